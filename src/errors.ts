@@ -1,0 +1,38 @@
+/**
+ * Every error Outpost raises on purpose carries a stable code from this table.
+ * Codes are part of the public contract: logs, exit messages and tests match on
+ * them, so a code is never renamed or reused. docs/errors.md documents each one
+ * (a test checks that none is missing).
+ */
+export const ErrorCodes = {
+  CONFIG_READ: 'OUTPOST_CONFIG_READ',
+  CONFIG_INVALID: 'OUTPOST_CONFIG_INVALID',
+  SPOOL_OPEN: 'OUTPOST_SPOOL_OPEN',
+  SPOOL_LOCKED: 'OUTPOST_SPOOL_LOCKED',
+  SPOOL_WRITE: 'OUTPOST_SPOOL_WRITE',
+  SPOOL_CLOSED: 'OUTPOST_SPOOL_CLOSED',
+  SPOOL_RECORD_UNREADABLE: 'OUTPOST_SPOOL_RECORD_UNREADABLE',
+  BROKER_LISTEN: 'OUTPOST_BROKER_LISTEN',
+  BROKER_SYS_TOPIC: 'OUTPOST_BROKER_SYS_TOPIC',
+  BROKER_PAYLOAD_TOO_LARGE: 'OUTPOST_BROKER_PAYLOAD_TOO_LARGE',
+  UPLINK_URL: 'OUTPOST_UPLINK_URL',
+  UPLINK_TLS_FILE: 'OUTPOST_UPLINK_TLS_FILE',
+  UPLINK_REJECTED: 'OUTPOST_UPLINK_REJECTED',
+  CLI_USAGE: 'OUTPOST_CLI_USAGE',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+export class OutpostError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'OutpostError'
+    this.code = code
+  }
+}
+
+export function isOutpostError(err: unknown, code?: ErrorCode): err is OutpostError {
+  return err instanceof OutpostError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,44 @@
+import { mkdir } from 'node:fs/promises'
+import { ClassicLevel } from 'classic-level'
+import type { Logger } from 'pino'
+import { ErrorCodes, OutpostError } from '../errors.js'
+
+export type SpoolDb = ClassicLevel<string, Uint8Array>
+
+function causeCode(err: unknown): string | undefined {
+  const e = err as { code?: string; cause?: { code?: string } }
+  return e?.cause?.code ?? e?.code
+}
+
+/**
+ * Open the LevelDB directory. A store another process holds is a clear error
+ * (two gateways on one spool would corrupt it); a store LevelDB calls corrupt
+ * is repaired once (LevelDB keeps what it can read) and the repair reported.
+ */
+export async function openDb(dir: string, log: Logger): Promise<{ db: SpoolDb; repaired: boolean }> {
+  await mkdir(dir, { recursive: true })
+  const attempt = async (): Promise<SpoolDb> => {
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.open()
+    return db
+  }
+  try {
+    return { db: await attempt(), repaired: false }
+  } catch (err) {
+    const code = causeCode(err)
+    if (code === 'LEVEL_LOCKED') {
+      throw new OutpostError(ErrorCodes.SPOOL_LOCKED,
+        `spool ${dir} is locked by another process (is another Outpost running on the same data directory?)`, { cause: err })
+    }
+    if (code !== 'LEVEL_CORRUPTION') {
+      throw new OutpostError(ErrorCodes.SPOOL_OPEN, `cannot open spool ${dir}: ${(err as Error).message}`, { cause: err })
+    }
+    log.error({ err, dir }, 'spool is damaged; repairing it (LevelDB keeps every record it can still read)')
+    try {
+      await ClassicLevel.repair(dir)
+      return { db: await attempt(), repaired: true }
+    } catch (err2) {
+      throw new OutpostError(ErrorCodes.SPOOL_OPEN, `spool ${dir} is damaged and could not be repaired: ${(err2 as Error).message}`, { cause: err2 })
+    }
+  }
+}

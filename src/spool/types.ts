@@ -1,0 +1,105 @@
+/**
+ * The spool's contract: what broker/ writes and uplink/ reads. broker/ and
+ * uplink/ never import each other; they meet here.
+ */
+
+/** What the device side hands to the spool. */
+export interface EventInput {
+  /** MQTT client id of the publishing device. */
+  clientId: string
+  /** Device topic as published. */
+  topic: string
+  payload: Uint8Array
+  qos: 0 | 1 | 2
+  retain: boolean
+}
+
+/** One durable event record. */
+export interface StoredEvent extends EventInput {
+  /** Position in the log: monotonic, never reused, also across restarts. */
+  seq: number
+  /** Stable event id, `<gatewayId>-<epoch>-<seq>`, used upstream for dedup. */
+  id: string
+  /** Milliseconds since the Unix epoch when the gateway accepted the event. */
+  acceptedAt: number
+  /** How many times the upstream refused it with an error reason code. */
+  attempts?: number
+}
+
+/** An event the uplink set aside instead of delivering, with the reason. */
+export interface RejectedEvent {
+  event: StoredEvent
+  reason: string
+  /** MQTT 5 reason code from the upstream PUBACK, when there was one. */
+  reasonCode?: number
+  rejectedAt: number
+}
+
+export interface SpoolStats {
+  /** Records stored and not yet acknowledged upstream. */
+  pending: number
+  /** Sequence number of the oldest pending record, or null when empty. */
+  headSeq: number | null
+  /** Next sequence number to be assigned. */
+  nextSeq: number
+  appended: number
+  acked: number
+  rejected: number
+}
+
+/** What `open` found while checking the store. */
+export interface SpoolCheckReport {
+  records: number
+  /** Ranges of sequence numbers missing in the middle of the log (inclusive). */
+  gaps: Array<{ from: number; to: number }>
+  /** Keys whose value could not be decoded; moved aside, not deleted. */
+  unreadable: number
+  epoch: number
+  /** False when the previous run did not close the spool (crash, kill -9, power cut). */
+  cleanShutdown: boolean
+  /** LevelDB needed a repair before it would open. */
+  repaired: boolean
+}
+
+/** Read side used by uplink/. */
+export interface SpoolReader {
+  /** Up to `limit` records with seq > afterSeq, oldest first. afterSeq -1 = from the head. */
+  readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>
+  /** Delete a record the upstream acknowledged. Not fsync'd: a lost delete means one re-send. */
+  ack(seq: number): void
+  /** Keep a record for a later retry, counting the attempt. */
+  noteAttempt(seq: number): Promise<void>
+  /** Move a record out of the forward log into the rejected store, with the reason. */
+  reject(event: StoredEvent, reason: string, reasonCode?: number): Promise<void>
+  /** Called after every committed append batch; returns an unsubscribe function. */
+  onAppend(listener: () => void): () => void
+  stats(): SpoolStats
+}
+
+/**
+ * Retransmission hint from the device side: the MQTT packet id of a QoS >= 1
+ * publish, and whether the packet carried DUP=1. Every hinted append is
+ * remembered (per client, a bounded window of packet ids); a retransmission
+ * with the same packet id and the same content resolves to the stored record.
+ */
+export interface DedupHint {
+  messageId: number
+  retransmit: boolean
+}
+
+export interface AppendResult {
+  seq: number
+  id: string
+  /** True when this was a retransmission of an event already stored. */
+  duplicate: boolean
+}
+
+/** Write side used by broker/. */
+export interface SpoolWriter {
+  /**
+   * Store an event durably. Resolves once its batch is fsync'd; appends that
+   * arrive within the group-commit window share one batch. The sequence number
+   * is taken synchronously at call time, so call order is log order.
+   */
+  append(input: EventInput, dedup?: DedupHint): Promise<AppendResult>
+}

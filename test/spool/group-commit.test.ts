@@ -1,0 +1,69 @@
+import t from 'tap'
+import { createGroupCommit } from '../../src/spool/group-commit.js'
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
+  let resolve!: () => void
+  let reject!: (e: Error) => void
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
+
+t.test('ops arriving while a write is in flight share the next write', async (t) => {
+  const writes: number[][] = []
+  const gates: Array<ReturnType<typeof deferred>> = []
+  const gc = createGroupCommit<number>({
+    delayMs: 0,
+    maxBatch: 1000,
+    write: (ops) => { writes.push([...ops]); const d = deferred(); gates.push(d); return d.promise },
+  })
+  const p1 = gc.submit([1])
+  await new Promise((r) => setImmediate(r))
+  t.same(writes, [[1]], 'first op written alone')
+  const rest = [gc.submit([2]), gc.submit([3, 4]), gc.submit([5])]
+  t.equal(gc.pending, 4)
+  gates[0]!.resolve()
+  await p1
+  await new Promise((r) => setImmediate(r))
+  t.same(writes, [[1], [2, 3, 4, 5]], 'the waiting ops went in one write')
+  gates[1]!.resolve()
+  await Promise.all(rest)
+})
+
+t.test('delayMs lets ops from separate ticks join one write', async (t) => {
+  const writes: number[][] = []
+  const gc = createGroupCommit<number>({ delayMs: 20, maxBatch: 1000, write: async (ops) => { writes.push([...ops]) } })
+  const a = gc.submit([1])
+  await new Promise((r) => setImmediate(r))
+  const b = gc.submit([2])
+  await Promise.all([a, b])
+  t.same(writes, [[1, 2]])
+})
+
+t.test('maxBatch writes without waiting out the delay', async (t) => {
+  const writes: number[][] = []
+  const gc = createGroupCommit<number>({ delayMs: 60_000, maxBatch: 3, write: async (ops) => { writes.push([...ops]) } })
+  await Promise.all([gc.submit([1]), gc.submit([2]), gc.submit([3])])
+  t.same(writes, [[1, 2, 3]])
+})
+
+t.test('a failed write rejects exactly its own callers', async (t) => {
+  let n = 0
+  const gc = createGroupCommit<number>({
+    delayMs: 0,
+    maxBatch: 1000,
+    write: async () => { if (n++ === 0) throw new Error('disk on fire') },
+  })
+  const bad = gc.submit([1])
+  await t.rejects(bad, /disk on fire/)
+  await t.resolves(gc.submit([2]))
+})
+
+t.test('drain waits for everything submitted', async (t) => {
+  const written: number[] = []
+  const gc = createGroupCommit<number>({ delayMs: 5, maxBatch: 1000, write: async (ops) => { written.push(...ops) } })
+  void gc.submit([1])
+  void gc.submit([2])
+  await gc.drain()
+  t.same(written, [1, 2])
+  t.equal(gc.pending, 0)
+})

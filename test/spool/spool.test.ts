@@ -1,0 +1,171 @@
+import { ClassicLevel } from 'classic-level'
+import t from 'tap'
+import { openSpool, type SpoolOptions } from '../../src/spool/spool.js'
+import type { EventInput } from '../../src/spool/types.js'
+import { seqKey } from '../../src/spool/keys.js'
+import { captureLog } from '../helpers/log.js'
+
+function ev(clientId: string, n: number, qos: 0 | 1 | 2 = 1): EventInput {
+  return { clientId, topic: `sensors/${clientId}`, payload: Buffer.from(`reading ${n}`), qos, retain: false }
+}
+
+function open(dir: string, extra: Partial<SpoolOptions> = {}) {
+  const cap = captureLog()
+  return openSpool({ dir, gatewayId: 'gw', log: cap.log, groupCommitMs: 1, ...extra }).then((spool) => ({ spool, cap }))
+}
+
+t.test('append, read in order, ack, reopen', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  t.equal(spool.epoch, 1)
+  const results = await Promise.all([1, 2, 3, 4, 5].map((n) => spool.append(ev(n % 2 ? 'a' : 'b', n))))
+  t.same(results.map((r) => r.seq), [0, 1, 2, 3, 4], 'seqs follow call order')
+  t.same(results.map((r) => r.id), ['gw-1-0', 'gw-1-1', 'gw-1-2', 'gw-1-3', 'gw-1-4'])
+  const all = await spool.readAfter(-1, 100)
+  t.same(all.map((e) => new TextDecoder().decode(e.payload)), ['reading 1', 'reading 2', 'reading 3', 'reading 4', 'reading 5'])
+  t.equal(all[0]!.clientId, 'a')
+  t.equal(all[0]!.topic, 'sensors/a')
+  t.equal(all[0]!.qos, 1)
+  t.type(all[0]!.acceptedAt, 'number')
+  t.same((await spool.readAfter(2, 100)).map((e) => e.seq), [3, 4], 'cursor reads')
+  spool.ack(0)
+  spool.ack(1)
+  t.equal(spool.stats().pending, 3)
+  t.equal(spool.stats().headSeq, 2)
+  await spool.close()
+
+  const { spool: again } = await open(dir)
+  t.equal(again.epoch, 2, 'a new epoch each open')
+  t.ok(again.report.cleanShutdown)
+  t.same((await again.readAfter(-1, 100)).map((e) => e.seq), [2, 3, 4], 'acked records stay deleted')
+  const next = await again.append(ev('a', 6))
+  t.equal(next.seq, 5)
+  t.equal(next.id, 'gw-2-5')
+  await again.close()
+})
+
+t.test('sequence numbers are never reused, even when every record was acked', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  for (let i = 0; i < 3; i++) await spool.append(ev('a', i))
+  for (const e of await spool.readAfter(-1, 10)) spool.ack(e.seq)
+  await spool.close()
+  const { spool: again } = await open(dir)
+  t.equal(again.report.records, 0)
+  t.equal((await again.append(ev('a', 9))).seq, 3)
+  await again.close()
+})
+
+t.test('retransmission with the same packet id and content is stored once', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  const first = await spool.append(ev('dev', 1), { messageId: 7, retransmit: false })
+  const again = await spool.append(ev('dev', 1), { messageId: 7, retransmit: true })
+  t.ok(again.duplicate)
+  t.equal(again.id, first.id)
+  const changed = await spool.append(ev('dev', 2), { messageId: 7, retransmit: true })
+  t.notOk(changed.duplicate, 'different content under the same id is a new event')
+  const notDup = await spool.append(ev('dev', 2), { messageId: 7, retransmit: false })
+  t.notOk(notDup.duplicate, 'without DUP=1 a reused packet id is a new event')
+  const other = await spool.append(ev('other', 2), { messageId: 7, retransmit: true })
+  t.notOk(other.duplicate, 'other devices have their own packet ids')
+  await spool.close()
+
+  const { spool: reopened } = await open(dir)
+  const afterRestart = await reopened.append(ev('dev', 2), { messageId: 7, retransmit: true })
+  t.ok(afterRestart.duplicate, 'the dedup window survives a restart')
+  t.equal(afterRestart.id, notDup.id)
+  t.equal(reopened.stats().pending, 4)
+  await reopened.close()
+})
+
+t.test('appends from many callers share synced batches', async (t) => {
+  const dir = t.testdir()
+  const db = new ClassicLevel(dir + '/probe')
+  await db.close()
+  const { spool } = await open(dir, { groupCommitMs: 5 })
+  const N = 500
+  await Promise.all(Array.from({ length: N }, (_, i) => spool.append(ev(`c${i % 10}`, i))))
+  t.equal(spool.stats().appended, N)
+  const read = await spool.readAfter(-1, N + 1)
+  t.equal(read.length, N)
+  t.same(read.map((e) => e.seq), Array.from({ length: N }, (_, i) => i))
+  await spool.close()
+})
+
+t.test('onAppend fires after commit, and reject moves a record aside', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  let fired = 0
+  const off = spool.onAppend(() => fired++)
+  const r = await spool.append(ev('a', 1))
+  await new Promise((res) => setImmediate(res))
+  t.equal(fired, 1)
+  off()
+  const [event] = await spool.readAfter(-1, 1)
+  await spool.noteAttempt(r.seq)
+  t.equal((await spool.readAfter(-1, 1))[0]!.attempts, 1, 'attempts are counted on disk')
+  await spool.reject(event!, 'not authorized', 0x87)
+  t.same(await spool.readAfter(-1, 10), [])
+  const rejected = await spool.listRejected()
+  t.equal(rejected.length, 1)
+  t.equal(rejected[0]!.reason, 'not authorized')
+  t.equal(rejected[0]!.reasonCode, 0x87)
+  t.equal(rejected[0]!.event.id, r.id)
+  t.equal(spool.stats().rejected, 1)
+  t.equal(spool.stats().pending, 0)
+  await spool.close()
+})
+
+t.test('out-of-order acks, head tracking and compaction', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir, { compactEveryAcks: 10 })
+  for (let i = 0; i < 30; i++) await spool.append(ev('a', i))
+  spool.ack(1)
+  spool.ack(2)
+  t.equal(spool.stats().headSeq, 0)
+  spool.ack(0)
+  t.equal(spool.stats().headSeq, 3)
+  for (let i = 3; i < 25; i++) spool.ack(i)
+  t.same((await spool.readAfter(-1, 100)).map((e) => e.seq), [25, 26, 27, 28, 29])
+  await spool.close()
+})
+
+t.test('damage: unreadable record and unclean shutdown are reported, not fatal', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  for (let i = 0; i < 5; i++) await spool.append(ev('a', i))
+  await spool.close()
+  // Break record 2 and drop record 3 behind the spool's back, and mark the shutdown unclean.
+  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  const e = db.sublevel<string, Uint8Array>('e', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const m = db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await e.put(seqKey(2), new Uint8Array([0xff, 0x00, 0x13]))
+  await e.del(seqKey(3))
+  await m.del('clean')
+  await db.close()
+
+  const { spool: again, cap } = await open(dir)
+  t.notOk(again.report.cleanShutdown)
+  t.equal(again.report.unreadable, 1)
+  t.same(again.report.gaps, [{ from: 2, to: 3 }], 'the quarantined and the missing record show as one gap')
+  t.ok(cap.find('spool check found damage').length === 1, 'damage is logged')
+  t.same((await again.readAfter(-1, 10)).map((e) => e.seq), [0, 1, 4])
+  t.equal((await again.append(ev('a', 9))).seq, 5)
+  await again.close()
+})
+
+t.test('a second spool on the same directory is refused with a clear error', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  await t.rejects(open(dir), { code: 'OUTPOST_SPOOL_LOCKED' })
+  await spool.close()
+})
+
+t.test('appending to a closed spool fails with a typed error', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  await spool.close()
+  await t.rejects(spool.append(ev('a', 1)), { code: 'OUTPOST_SPOOL_CLOSED' })
+})
