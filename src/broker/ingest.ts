@@ -1,0 +1,92 @@
+import type { Logger } from 'pino'
+import { ErrorCodes, OutpostError } from '../errors.js'
+import type { SpoolWriter } from '../spool/types.js'
+
+/** The parts of an aedes PUBLISH packet the ingest path reads. */
+export interface IncomingPublish {
+  topic: string
+  payload: Buffer | string
+  qos: 0 | 1 | 2
+  retain: boolean
+  dup?: boolean
+  messageId?: number
+  /** Set on will messages aedes publishes for a client of a previous run. */
+  clientId?: string
+}
+
+export interface IngestOptions {
+  spool: SpoolWriter
+  forwards: (topic: string) => boolean
+  maxPayloadBytes: number
+  storeQos0: boolean
+  log: Logger
+}
+
+export interface IngestStats {
+  stored: number
+  duplicates: number
+  qos0Stored: number
+  notForwarded: number
+  refused: number
+  writeErrors: number
+}
+
+export type AuthorizePublish = (client: { id: string } | null, packet: IncomingPublish, done: (err?: Error | null) => void) => void
+
+/**
+ * aedes' authorizePublish hook, where the promise is kept: aedes sends the
+ * PUBACK (or PUBREC) only when `done` is called, so a QoS >= 1 event on a
+ * forwarded topic calls back only after its batch is fsync'd. The hook runs in
+ * arrival order, so the spool's sequence numbers are arrival order too.
+ * A failed write calls back with an error: aedes closes the connection without
+ * an acknowledgement and the device re-sends after reconnecting.
+ */
+export function createIngest(opts: IngestOptions): { authorizePublish: AuthorizePublish; stats: IngestStats } {
+  const { spool, forwards, log } = opts
+  const stats: IngestStats = { stored: 0, duplicates: 0, qos0Stored: 0, notForwarded: 0, refused: 0, writeErrors: 0 }
+
+  const authorizePublish: AuthorizePublish = (client, packet, done) => {
+    // Replacing aedes' default hook drops its $SYS guard: keep it.
+    if (packet.topic.startsWith('$SYS')) {
+      stats.refused++
+      done(new OutpostError(ErrorCodes.BROKER_SYS_TOPIC, '$SYS topics are reserved for the broker'))
+      return
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const clientId = client?.id ?? packet.clientId ?? ''
+    if (payload.length > opts.maxPayloadBytes) {
+      stats.refused++
+      log.warn({ clientId, topic: packet.topic, bytes: payload.length, max: opts.maxPayloadBytes, code: ErrorCodes.BROKER_PAYLOAD_TOO_LARGE },
+        'payload larger than broker.maxPayloadBytes refused; the device is disconnected without an acknowledgement')
+      done(new OutpostError(ErrorCodes.BROKER_PAYLOAD_TOO_LARGE, `payload of ${payload.length} bytes exceeds ${opts.maxPayloadBytes}`))
+      return
+    }
+    if (!forwards(packet.topic)) {
+      stats.notForwarded++
+      done(null)
+      return
+    }
+    const input = { clientId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }
+    if (packet.qos === 0) {
+      // Nothing to hold back for QoS 0: store it, deliver locally at once.
+      done(null)
+      if (!opts.storeQos0) return
+      spool.append(input).then(() => { stats.qos0Stored++ }, (err: unknown) => {
+        stats.writeErrors++
+        log.error({ err, clientId, topic: packet.topic }, 'could not store a QoS 0 event; it is lost')
+      })
+      return
+    }
+    const hint = packet.messageId === undefined ? undefined : { messageId: packet.messageId, retransmit: packet.dup === true }
+    spool.append(input, hint).then((res) => {
+      if (res.duplicate) stats.duplicates++
+      else stats.stored++
+      done(null)
+    }, (err: unknown) => {
+      stats.writeErrors++
+      log.error({ err, clientId, topic: packet.topic }, 'could not store event; not acknowledged, the device will re-send it')
+      done(err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+  return { authorizePublish, stats }
+}
