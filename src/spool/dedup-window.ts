@@ -8,6 +8,12 @@ export interface DedupEntry {
   digest: string
   seq: number
   id: string
+  /**
+   * True once this run has committed the event (and so let the device broker
+   * acknowledge it). Entries loaded from disk are unconfirmed: the previous
+   * run may have died between the fsync and the PUBACK.
+   */
+  confirmed: boolean
 }
 
 export interface DedupWindow {

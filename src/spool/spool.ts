@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { AbstractSublevel } from 'abstract-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
-import { createDedupWindow } from './dedup-window.js'
+import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
 import { openDb, type SpoolDb } from './open-db.js'
@@ -119,7 +119,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const sep = key.lastIndexOf('\u0000')
     try {
       const v = decodeValue(raw) as { digest: string; seq: number; id: string }
-      dedup.set(key.slice(0, sep), Number(key.slice(sep + 1)), v)
+      dedup.set(key.slice(0, sep), Number(key.slice(sep + 1)), { digest: v.digest, seq: v.seq, id: v.id, confirmed: false })
     } catch {
       log.warn({ key }, 'unreadable dedup entry skipped')
     }
@@ -218,12 +218,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         return Promise.reject(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
       }
       let digest: string | undefined
+      let entry: DedupEntry | undefined
       if (hint) {
         digest = digestOf(input)
         const prior = dedup.get(input.clientId, hint.messageId)
-        if (hint.retransmit && prior && prior.digest === digest) {
-          // Stored before (maybe still in the batch being written): wait for it.
-          return gc.drain().then(() => ({ seq: prior.seq, id: prior.id, duplicate: true }))
+        // A retransmission is DUP=1 [MQTT-3.3.1-1], or the same packet id and
+        // content re-sent before the device can have had a PUBACK for it: the
+        // original is still being written, or was stored by a run that died
+        // before acknowledging (MQTT.js, for one, re-sends with DUP=0).
+        if (prior && prior.digest === digest && (hint.retransmit || !prior.confirmed)) {
+          return gc.drain().then(() => {
+            prior.confirmed = true
+            return { seq: prior.seq, id: prior.id, duplicate: true }
+          })
         }
       }
       const seq = nextSeq++
@@ -231,12 +238,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const record: StoredEvent = { ...input, seq, id, acceptedAt: now() }
       const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value: encodeRecord(record) }]
       if (hint && digest !== undefined) {
-        const evicted = dedup.set(input.clientId, hint.messageId, { digest, seq, id })
+        entry = { digest, seq, id, confirmed: false }
+        const evicted = dedup.set(input.clientId, hint.messageId, entry)
         ops.push({ type: 'put', sublevel: dedupDb, key: dedupKey(input.clientId, hint.messageId), value: encodeValue({ digest, seq, id }) })
         if (evicted !== undefined) ops.push({ type: 'del', sublevel: dedupDb, key: dedupKey(input.clientId, evicted) })
       }
       return gc.submit(ops).then(
         () => {
+          if (entry) entry.confirmed = true
           counters.appended++
           pending++
           if (seq + 1 > committedNext) committedNext = seq + 1
