@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
-import { ErrorCodes, OutpostError } from '../errors.js'
+import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
@@ -11,11 +11,12 @@ function causeCode(err: unknown): string | undefined {
 }
 
 /**
- * Open the LevelDB directory. A store another process holds is a clear error
+ * Open a LevelDB directory (the spool, or the session store with its own label and code). A store another process holds is a clear error
  * (two gateways on one spool would corrupt it); a store LevelDB calls corrupt
  * is repaired once (LevelDB keeps what it can read) and the repair reported.
  */
-export async function openDb(dir: string, log: Logger): Promise<{ db: SpoolDb; repaired: boolean }> {
+export async function openDb(dir: string, log: Logger, what: { label: string; code: ErrorCode } = { label: 'spool', code: ErrorCodes.SPOOL_OPEN }): Promise<{ db: SpoolDb; repaired: boolean }> {
+  const { label } = what
   await mkdir(dir, { recursive: true })
   const attempt = async (): Promise<SpoolDb> => {
     const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
@@ -27,18 +28,18 @@ export async function openDb(dir: string, log: Logger): Promise<{ db: SpoolDb; r
   } catch (err) {
     const code = causeCode(err)
     if (code === 'LEVEL_LOCKED') {
-      throw new OutpostError(ErrorCodes.SPOOL_LOCKED,
-        `spool ${dir} is locked by another process (is another Outpost running on the same data directory?)`, { cause: err })
+      throw new OutpostError(what.code === ErrorCodes.SPOOL_OPEN ? ErrorCodes.SPOOL_LOCKED : what.code,
+        `${label} ${dir} is locked by another process (is another Outpost running on the same data directory?)`, { cause: err })
     }
     if (code !== 'LEVEL_CORRUPTION') {
-      throw new OutpostError(ErrorCodes.SPOOL_OPEN, `cannot open spool ${dir}: ${(err as Error).message}`, { cause: err })
+      throw new OutpostError(what.code, `cannot open ${label} ${dir}: ${(err as Error).message}`, { cause: err })
     }
-    log.error({ err, dir }, 'spool is damaged; repairing it (LevelDB keeps every record it can still read)')
+    log.error({ err, dir }, `${label} is damaged; repairing it (LevelDB keeps every record it can still read)`)
     try {
       await ClassicLevel.repair(dir)
       return { db: await attempt(), repaired: true }
     } catch (err2) {
-      throw new OutpostError(ErrorCodes.SPOOL_OPEN, `spool ${dir} is damaged and could not be repaired: ${(err2 as Error).message}`, { cause: err2 })
+      throw new OutpostError(what.code, `${label} ${dir} is damaged and could not be repaired: ${(err2 as Error).message}`, { cause: err2 })
     }
   }
 }
