@@ -1,0 +1,7 @@
+export type { OutpostConfig, UpstreamConfig } from './schema.js'
+export { OutpostSchema } from './schema.js'
+export { ConfigError, formatConfigError, type ConfigIssue } from './config-error.js'
+export { ENV_OVERRIDES, type EnvOverrideName } from './env-overrides.js'
+export { loadConfig, parseConfig, type ParseOptions } from './load.js'
+export { resolveClientId, resolveEnvelope } from './resolve.js'
+export { topicFilterProblem } from './checks.js'

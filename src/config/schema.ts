@@ -1,0 +1,132 @@
+/**
+ * The configuration schema: the single source of truth. The TypeScript type,
+ * the defaults, the validation and the error wording are all read from it.
+ *
+ * Two annotation keywords ride along in the schema (registered with ajv as
+ * annotations, they never affect validation):
+ * - `expected`: how an error names a valid value when the schema alone says
+ *   it badly (a regex pattern, say);
+ * - `secret`: never echo the value in an error.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/** Largest delay Node's timers accept; above it setTimeout fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647
+
+function StringEnum<const T extends readonly string[]>(values: T, options: { default: T[number] }) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
+}
+
+/**
+ * `null` or the given schema. Written as `type: [x, 'null']` rather than
+ * `anyOf`, so a bad value yields one error instead of one per branch, and
+ * object keywords apply only when the value is an object.
+ */
+function Nullable<T extends TSchema>(schema: T, options: { default: null } & Record<string, unknown>) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema['type'] as string, 'null'], ...options })
+}
+
+function Int(minimum: number, maximum: number | undefined, defaultValue: number) {
+  return Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }), default: defaultValue })
+}
+
+const TopicFilters = (defaultValue: string[]) =>
+  Type.Array(Type.String({ expected: 'an MQTT topic filter' }), { default: defaultValue, expected: 'a list of MQTT topic filters' })
+
+export const ENVELOPES = ['auto', 'none', 'json'] as const
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+export const TEMPLATE_PLACEHOLDERS = ['gatewayId', 'topic', 'clientId'] as const
+
+const closed = { additionalProperties: false } as const
+
+const GatewaySchema = Type.Object({
+  id: Type.String({
+    pattern: '^[A-Za-z0-9_-]{1,64}$',
+    default: 'outpost',
+    expected: '1 to 64 characters from A-Z a-z 0-9 _ -',
+  }),
+  dataDir: Type.String({ minLength: 1, default: './data' }),
+}, { ...closed, default: {} })
+
+const LogSchema = Type.Object({
+  level: StringEnum(LOG_LEVELS, { default: 'info' }),
+  format: StringEnum(['json', 'pretty'] as const, { default: 'json' }),
+}, { ...closed, default: {} })
+
+const BrokerSchema = Type.Object({
+  host: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  port: Int(0, 65535, 1883),
+  maxPayloadBytes: Int(1, 268_435_455, 262_144),
+  maxClientIdLength: Int(1, 65535, 128),
+}, { ...closed, default: {} })
+
+const SpoolSchema = Type.Object({
+  groupCommitMs: Type.Number({ minimum: 0, maximum: 100, default: 2 }),
+  maxBatch: Int(1, 100_000, 1024),
+  compactEveryAcks: Int(0, 10_000_000, 50_000),
+}, { ...closed, default: {} })
+
+const ForwardSchema = Type.Object({
+  include: TopicFilters(['#']),
+  exclude: TopicFilters([]),
+  qos0: Type.Boolean({ default: true }),
+}, { ...closed, default: {} })
+
+const ReconnectSchema = Type.Object({
+  initialDelayMs: Int(1, MAX_TIMER_MS, 500),
+  maxDelayMs: Int(1, MAX_TIMER_MS, 30_000),
+  multiplier: Type.Number({ minimum: 1, maximum: 100, default: 2 }),
+  jitter: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+}, { ...closed, default: {} })
+
+const RejectedSchema = Type.Object({
+  maxAttempts: Int(1, undefined, 5),
+  retryDelayMs: Int(0, MAX_TIMER_MS, 5000),
+}, { ...closed, default: {} })
+
+const TlsSchema = Type.Object({
+  ca: Nullable(Type.String({ minLength: 1 }), { default: null }),
+  cert: Nullable(Type.String({ minLength: 1 }), { default: null }),
+  key: Nullable(Type.String({ minLength: 1 }), { default: null }),
+  servername: Nullable(Type.String({ minLength: 1 }), { default: null }),
+  rejectUnauthorized: Type.Boolean({ default: true }),
+}, closed)
+
+const UpstreamSchema = Type.Object({
+  url: Type.String({ pattern: '^mqtts?://.', expected: 'a URL starting with mqtt:// or mqtts://' }),
+  protocolVersion: Type.Unsafe<4 | 5>({ type: 'integer', enum: [4, 5], default: 5 }),
+  clientId: Nullable(Type.String({ minLength: 1, maxLength: 65535 }), { default: null }),
+  username: Nullable(Type.String(), { default: null }),
+  password: Nullable(Type.String(), { default: null, secret: true }),
+  clean: Type.Boolean({ default: false }),
+  keepaliveSec: Int(1, 65535, 30),
+  connectTimeoutMs: Int(1, MAX_TIMER_MS, 10_000),
+  topicTemplate: Type.String({ minLength: 1, default: 'outpost/{gatewayId}/{topic}' }),
+  qos: Type.Literal(1, { default: 1, expected: '1 (the only QoS level supported for now)' }),
+  window: Int(1, 65535, 64),
+  envelope: StringEnum(ENVELOPES, { default: 'auto' }),
+  reconnect: ReconnectSchema,
+  ackTimeoutMs: Int(1, MAX_TIMER_MS, 30_000),
+  rejected: RejectedSchema,
+  tls: Nullable(TlsSchema, { default: null }),
+}, closed)
+
+export const OutpostSchema = Type.Object({
+  gateway: GatewaySchema,
+  log: LogSchema,
+  broker: BrokerSchema,
+  spool: SpoolSchema,
+  forward: ForwardSchema,
+  upstream: Nullable(UpstreamSchema, { default: null }),
+}, closed)
+
+/** The schema of the `upstream` object, used to fill in a section created from the environment. */
+export const UpstreamObjectSchema = UpstreamSchema
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T
+
+/** A validated, fully defaulted configuration. Deep-frozen at run time, so read-only in type. */
+export type OutpostConfig = DeepReadonly<Static<typeof OutpostSchema>>
+export type UpstreamConfig = NonNullable<OutpostConfig['upstream']>
