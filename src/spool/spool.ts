@@ -201,7 +201,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   async function quarantineRecord(key: string, raw: Uint8Array, err: unknown): Promise<void> {
-    log.error({ err, key }, 'unreadable event record moved to quarantine; it will not be forwarded')
+    log.error({ err, key, code: ErrorCodes.SPOOL_RECORD_UNREADABLE }, 'unreadable event record moved to quarantine; it will not be forwarded')
     await db.batch([
       { type: 'put', sublevel: quarantine, key, value: raw },
       { type: 'del', sublevel: events, key },

@@ -1,0 +1,117 @@
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { startDeviceBroker, type DeviceBroker } from './broker/device-broker.js'
+import { createIngest, type IngestStats } from './broker/ingest.js'
+import { createSessionStore } from './broker/session-store.js'
+import { createForwardPredicate } from './broker/topic-filter.js'
+import { resolveClientId, resolveEnvelope, type OutpostConfig } from './config/index.js'
+import { openSpool, type Spool } from './spool/spool.js'
+import type { SpoolStats } from './spool/types.js'
+import { createUplink, type Uplink } from './uplink/index.js'
+
+export interface GatewayOptions {
+  config: OutpostConfig
+  log: Logger
+  /** Relative paths in the config resolve against this; the process cwd by default. */
+  cwd?: string
+}
+
+export interface GatewayStats {
+  spool: SpoolStats
+  ingest: IngestStats
+  uplink: ReturnType<Uplink['stats']> & { status: Uplink['status'] } | null
+  devices: number
+}
+
+export interface Gateway {
+  readonly port: number
+  readonly spool: Spool
+  stats(): GatewayStats
+  stop(): Promise<void>
+}
+
+/**
+ * The composition root: opens the spool, starts the device broker on top of
+ * it, and the uplink beside it. broker/ and uplink/ never see each other; they
+ * meet at the spool.
+ */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, log } = opts
+  const dataDir = resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir)
+  const closers: Array<() => Promise<void>> = []
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) {
+      try {
+        await close()
+      } catch (err) {
+        log.error({ err }, 'error while shutting down')
+      }
+    }
+    closers.length = 0
+  }
+
+  try {
+    const spool = await openSpool({
+      dir: join(dataDir, 'spool'),
+      gatewayId: config.gateway.id,
+      log: log.child({ part: 'spool' }),
+      groupCommitMs: config.spool.groupCommitMs,
+      maxBatch: config.spool.maxBatch,
+      compactEveryAcks: config.spool.compactEveryAcks,
+    })
+    closers.push(() => spool.close())
+
+    const sessions = await createSessionStore({ dir: join(dataDir, 'sessions'), log: log.child({ part: 'sessions' }) })
+    closers.push(() => sessions.close())
+
+    const ingest = createIngest({
+      spool,
+      forwards: createForwardPredicate(config.forward),
+      maxPayloadBytes: config.broker.maxPayloadBytes,
+      storeQos0: config.forward.qos0,
+      log: log.child({ part: 'broker' }),
+    })
+    const broker: DeviceBroker = await startDeviceBroker({
+      host: config.broker.host,
+      port: config.broker.port,
+      maxClientIdLength: config.broker.maxClientIdLength,
+      authorizePublish: ingest.authorizePublish,
+      persistence: sessions,
+      log: log.child({ part: 'broker' }),
+    })
+
+    let uplink: Uplink | null = null
+    const upstream = config.upstream
+    if (upstream) {
+      uplink = createUplink({
+        options: { ...upstream, clientId: resolveClientId(config, upstream), envelope: resolveEnvelope(upstream) },
+        gatewayId: config.gateway.id,
+        spool,
+        log: log.child({ part: 'uplink' }),
+      })
+      const up = uplink
+      closers.push(() => up.stop())
+      uplink.start()
+    } else {
+      log.warn({ pending: spool.stats().pending }, 'no upstream configured: accepting and buffering events in the spool only')
+    }
+    // The broker closes first (stop accepting), then the uplink, then the stores.
+    closers.push(() => broker.close())
+
+    log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: upstream?.url ?? null, pending: spool.stats().pending }, 'outpost started')
+    return {
+      port: broker.address.port,
+      spool,
+      stats: () => ({
+        spool: spool.stats(),
+        ingest: { ...ingest.stats },
+        uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
+        devices: broker.connectedClients(),
+      }),
+      stop: closeAll,
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}
