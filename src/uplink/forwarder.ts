@@ -74,6 +74,8 @@ export interface Forwarder {
 
 /** Delay before reading again after a failed spool read. */
 const READ_RETRY_MS = 1000
+/** Fewest records read from the spool at once. */
+const READ_AHEAD_MIN = 256
 
 type State = 'idle' | 'running' | 'paused' | 'closed'
 
@@ -88,22 +90,30 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   let ackTimer: NodeJS.Timeout | null = null
   let readTimer: NodeJS.Timeout | null = null
 
+  /** Records read ahead of the window, so a PUBACK refills from memory, not from LevelDB. */
+  let ahead: StoredEvent[] = []
+  let aheadAt = 0
+  const readAhead = Math.max(o.window * 4, READ_AHEAD_MIN)
+
   async function fill(): Promise<void> {
     if (reading || state !== 'running') return
     reading = true
     try {
       while (state === 'running') {
-        const room = win.free()
-        if (room === 0) return
-        const seen = wakeups
-        const batch = await o.spool.readAfter(cursor, room)
-        if (state !== 'running') return
-        for (const event of batch) {
-          cursor = event.seq
+        while (win.free() > 0 && aheadAt < ahead.length) {
+          const event = ahead[aheadAt++]!
           if (!o.settling.has(event.seq)) dispatch(event)
         }
-        // Fewer than asked: the spool is drained, unless an append came meanwhile.
-        if (batch.length < room && wakeups === seen) return
+        if (win.free() === 0) return
+        const seen = wakeups
+        const batch = await o.spool.readAfter(cursor, readAhead)
+        if (state !== 'running') return
+        ahead = batch
+        aheadAt = 0
+        const last = batch.at(-1)
+        if (last !== undefined) cursor = last.seq
+        // Nothing new: the spool is drained, unless an append came meanwhile.
+        if (batch.length === 0 && wakeups === seen) return
       }
     } catch (err) {
       if (state !== 'running') return
@@ -234,6 +244,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       state = 'closed'
       clearTimers()
       win.clear()
+      ahead = []
     },
     get inFlight() { return win.inFlight },
   }

@@ -18,6 +18,8 @@ export interface GatewayProcessOptions {
   /** Extra YAML appended to the generated config. */
   extraYaml?: string
   env?: Record<string, string>
+  /** Extra arguments for node itself, e.g. --cpu-prof. */
+  nodeArgs?: string[]
 }
 
 export interface GatewayProcess {
@@ -82,7 +84,7 @@ export async function gatewayProcess(opts: GatewayProcessOptions): Promise<Gatew
     logs,
     async start() {
       const from = logs.length
-      const c = spawn(process.execPath, [MAIN, 'start', '--config', configFile], {
+      const c = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, 'start', '--config', configFile], {
         env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
       })
       child = c
