@@ -5,9 +5,24 @@ import { createIngest, type IngestStats } from './broker/ingest.js'
 import { createSessionStore } from './broker/session-store.js'
 import { createForwardPredicate } from './broker/topic-filter.js'
 import { resolveClientId, resolveEnvelope, type OutpostConfig } from './config/index.js'
+import { startStatusLog } from './observability/status-log.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import type { SpoolStats } from './spool/types.js'
 import { createUplink, type Uplink } from './uplink/index.js'
+
+const STATUS_INTERVAL_MS = 60_000
+
+/** user:password@ in a URL never reaches the log. */
+function redactUrl(url: string | null): string | null {
+  if (url === null) return null
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
+}
 
 export interface GatewayOptions {
   config: OutpostConfig
@@ -98,18 +113,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // The broker closes first (stop accepting), then the uplink, then the stores.
     closers.push(() => broker.close())
 
-    log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: upstream?.url ?? null, pending: spool.stats().pending }, 'outpost started')
-    return {
-      port: broker.address.port,
-      spool,
-      stats: () => ({
-        spool: spool.stats(),
-        ingest: { ...ingest.stats },
-        uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
-        devices: broker.connectedClients(),
-      }),
-      stop: closeAll,
-    }
+    const stats = (): GatewayStats => ({
+      spool: spool.stats(),
+      ingest: { ...ingest.stats },
+      uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
+      devices: broker.connectedClients(),
+    })
+    const stopStatus = startStatusLog({ log, intervalMs: STATUS_INTERVAL_MS, snapshot: stats })
+    closers.push(async () => stopStatus())
+
+    log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: redactUrl(upstream?.url ?? null), pending: spool.stats().pending }, 'outpost started')
+    return { port: broker.address.port, spool, stats, stop: closeAll }
   } catch (err) {
     await closeAll()
     throw err

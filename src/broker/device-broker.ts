@@ -69,16 +69,22 @@ export async function startDeviceBroker(opts: DeviceBrokerOptions): Promise<Devi
   })
 
   const server: Server = createServer(aedes.handle as (socket: Socket) => void)
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new OutpostError(ErrorCodes.BROKER_LISTEN, `cannot listen on ${opts.host}:${opts.port}: ${err.message}`, { cause: err }))
-    }
-    server.once('error', onError)
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', onError)
-      resolve()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(new OutpostError(ErrorCodes.BROKER_LISTEN, `cannot listen on ${opts.host}:${opts.port}: ${err.message}`, { cause: err }))
+      }
+      server.once('error', onError)
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', onError)
+        resolve()
+      })
     })
-  })
+  } catch (err) {
+    // aedes runs timers from creation on: close it, or the process never exits.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    throw err
+  }
   server.on('error', (err) => log.error({ err }, 'device listener error'))
   const address = server.address() as AddressInfo
   let status: DeviceBrokerStatus = 'listening'

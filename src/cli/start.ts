@@ -36,6 +36,12 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
   }
   const log = createLogger({ level: config.log.level, format: config.log.format })
   log.info({ config: file }, 'configuration loaded')
+  // A bug must not leave a half-working gateway: log it and exit, and let the
+  // supervisor start a fresh process. Every acknowledged event is on disk.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'unexpected error; exiting (stored events are safe on disk)')
+    process.exit(ExitCodes.FAILURE)
+  })
 
   let gateway
   try {

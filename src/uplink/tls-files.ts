@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import type { UplinkTlsOptions } from './types.js'
 
@@ -36,6 +37,13 @@ export function readTlsMaterial(tls: UplinkTlsOptions, read: (path: string) => B
   }
   if ((material.cert === undefined) !== (material.key === undefined)) {
     throw new OutpostError(ErrorCodes.UPLINK_TLS_FILE, 'upstream.tls: cert and key go together (client certificate needs both)')
+  }
+  // Parse it all once now: a key that does not match its certificate, an
+  // encrypted key or a broken PEM body fails start, not every reconnect.
+  try {
+    createSecureContext({ ca: material.ca, cert: material.cert, key: material.key })
+  } catch (err) {
+    throw new OutpostError(ErrorCodes.UPLINK_TLS_FILE, `upstream.tls: the files cannot be used together: ${(err as Error).message}`, { cause: err })
   }
   if (tls.servername !== null) material.servername = tls.servername
   return material

@@ -80,7 +80,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
         onClose: () => onClose(conn),
         onError: (err) => {
           if (conn.done) return
-          conn.error = err.message
+          conn.error = describeConnectError(err)
           log.debug({ err: err.message }, 'uplink connection error')
         },
         onDisconnect: (packet) => onServerDisconnect(conn, packet),
@@ -234,4 +234,17 @@ export function createUplink(deps: UplinkDeps): Uplink {
       return () => { listeners.delete(listener) }
     },
   }
+}
+
+/** Certificate problems never heal by retrying: say which setting to look at. */
+const TLS_VERIFY_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+export function describeConnectError(err: Error & { code?: string }): string {
+  if (err.code !== undefined && TLS_VERIFY_CODES.has(err.code)) {
+    return `${err.message} (${err.code}: the upstream's certificate was not accepted; check upstream.tls.ca and upstream.tls.servername)`
+  }
+  return err.message
 }

@@ -1,9 +1,7 @@
-import { join } from 'node:path'
 import t from 'tap'
 import { startDevice } from '../helpers/devices.js'
 import { checkDelivery } from '../helpers/delivery-check.js'
-import { gatewayProcess } from '../helpers/gateway-process.js'
-import { collect, startMosquitto, type Received } from '../helpers/mosquitto.js'
+import { ackedOf, idOf, startStack } from '../helpers/e2e-stack.js'
 
 /*
  * The gateway as a real process between real devices (MQTT.js, 3.1.1) and a
@@ -11,25 +9,8 @@ import { collect, startMosquitto, type Received } from '../helpers/mosquitto.js'
  * arrives, per-device order holds, every duplicate carries an id already seen.
  */
 
-const idOf = (m: Received): string | undefined => {
-  const v = m.userProperties['outpost-id']
-  return Array.isArray(v) ? v[0] : v
-}
-
-function ackedOf(devices: Array<{ clientId: string; acked: Set<number> }>): Map<string, Set<number>> {
-  return new Map(devices.map((d) => [d.clientId, d.acked]))
-}
-
 t.test('normal forwarding: every event arrives once, in order, with its id', async (t) => {
-  const dirs = t.testdir({ cloud: {}, gw: {} })
-  const cloud = await startMosquitto({ dir: join(dirs, 'cloud') })
-  t.teardown(() => cloud.stop())
-  const collector = await collect(cloud.url, 'outpost/gw/#')
-  t.teardown(() => collector.close())
-  const gw = await gatewayProcess({ dir: join(dirs, 'gw'), upstreamUrl: cloud.url })
-  await gw.start()
-  t.teardown(() => gw.stop())
-
+  const { gw, collector } = await startStack(t)
   const devices = [1, 2, 3].map((i) => startDevice({ url: gw.url, clientId: `dev-${i}`, count: 200 }))
   await Promise.all(devices.map((d) => d.done))
   await collector.waitForCount(600, 20_000)
@@ -39,21 +20,13 @@ t.test('normal forwarding: every event arrives once, in order, with its id', asy
   t.equal(r.duplicates, 0)
   t.equal(r.withoutId, 0)
   t.same(r.reordered, [])
-  t.equal(collector.messages[0]!.topic, 'outpost/gw/sensors/dev-1'.replace('dev-1', JSON.parse(collector.messages[0]!.payload.toString()).d))
-  t.match(idOf(collector.messages[0]!), /^gw-\d+-\d+$/)
+  const first = collector.messages[0]!
+  t.equal(first.topic, `outpost/gw/sensors/${JSON.parse(first.payload.toString()).d}`, 'upstream topic from the default template')
+  t.match(idOf(first), /^gw-\d+-\d+$/)
 })
 
 t.test('upstream down at start, then up: buffered events arrive', async (t) => {
-  const dirs = t.testdir({ cloud: {}, gw: {} })
-  const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
-  t.teardown(() => cloud.stop())
-  const collector = await collect(cloud.url, 'outpost/gw/#')
-  t.teardown(() => collector.close())
-  await cloud.stop()
-
-  const gw = await gatewayProcess({ dir: join(dirs, 'gw'), upstreamUrl: cloud.url })
-  await gw.start()
-  t.teardown(() => gw.stop())
+  const { gw, cloud, collector } = await startStack(t, { persistentCloud: true, cloudDownAtStart: true })
   const devices = [1, 2].map((i) => startDevice({ url: gw.url, clientId: `dev-${i}`, count: 300 }))
   await Promise.all(devices.map((d) => d.done))
   t.ok(gw.logs.some((l) => typeof l.msg === 'string' && /buffering/.test(l.msg)), 'the log says the gateway is buffering')
@@ -68,15 +41,7 @@ t.test('upstream down at start, then up: buffered events arrive', async (t) => {
 })
 
 t.test('upstream restarted mid-stream: nothing lost, duplicates carry known ids', async (t) => {
-  const dirs = t.testdir({ cloud: {}, gw: {} })
-  const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
-  t.teardown(() => cloud.stop())
-  const collector = await collect(cloud.url, 'outpost/gw/#')
-  t.teardown(() => collector.close())
-  const gw = await gatewayProcess({ dir: join(dirs, 'gw'), upstreamUrl: cloud.url })
-  await gw.start()
-  t.teardown(() => gw.stop())
-
+  const { gw, cloud, collector } = await startStack(t, { persistentCloud: true })
   const devices = [1, 2, 3].map((i) => startDevice({ url: gw.url, clientId: `dev-${i}`, count: 1500, intervalMs: 1 }))
   await collector.waitForCount(300, 20_000)
   await cloud.restart()
@@ -93,15 +58,7 @@ t.test('upstream restarted mid-stream: nothing lost, duplicates carry known ids'
 })
 
 t.test('gateway restarted with a backlog: the backlog is forwarded after restart', async (t) => {
-  const dirs = t.testdir({ cloud: {}, gw: {} })
-  const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
-  t.teardown(() => cloud.stop())
-  const collector = await collect(cloud.url, 'outpost/gw/#')
-  t.teardown(() => collector.close())
-  await cloud.stop()
-
-  const gw = await gatewayProcess({ dir: join(dirs, 'gw'), upstreamUrl: cloud.url })
-  await gw.start()
+  const { gw, cloud, collector } = await startStack(t, { persistentCloud: true, cloudDownAtStart: true })
   const devices = [1, 2].map((i) => startDevice({ url: gw.url, clientId: `dev-${i}`, count: 250 }))
   await Promise.all(devices.map((d) => d.done))
   await Promise.all(devices.map((d) => d.stop()))
@@ -109,7 +66,6 @@ t.test('gateway restarted with a backlog: the backlog is forwarded after restart
 
   await cloud.restart()
   await gw.start()
-  t.teardown(() => gw.stop())
   const started = gw.logs.filter((l) => l.msg === 'outpost started').at(-1)
   t.equal(started?.pending, 500, 'the restarted gateway found the whole backlog')
   await collector.waitForCount(500, 30_000)

@@ -21,6 +21,8 @@ export interface MosquittoOptions {
   dir?: string
   /** Extra config lines appended as they are. */
   extraConfig?: string[]
+  /** Ports of listeners declared in extraConfig: start and restart also wait until these accept. */
+  extraPorts?: number[]
 }
 
 export interface Mosquitto {
@@ -81,12 +83,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     const deadline = Date.now() + 5000
     while (Date.now() < deadline) {
       if (proc.exitCode !== null || proc.signalCode !== null) break
-      if (await portOpen(port)) return proc
+      if (await allOpen([port, ...(opts.extraPorts ?? [])])) return proc
       await sleep(20)
     }
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
     const log = await readFile(logPath, 'utf8').catch(() => '')
-    throw new Error(`mosquitto did not start on 127.0.0.1:${port}: ${stderr}${log}`)
+    throw new Error(`mosquitto did not start on 127.0.0.1:${[port, ...(opts.extraPorts ?? [])].join(', ')}: ${stderr}${log}`)
   }
 
   async function halt(): Promise<void> {
@@ -124,6 +126,11 @@ function portOpen(port: number): Promise<boolean> {
     socket.once('connect', () => { socket.destroy(); resolve(true) })
     socket.once('error', () => { socket.destroy(); resolve(false) })
   })
+}
+
+async function allOpen(ports: number[]): Promise<boolean> {
+  for (const p of ports) if (!await portOpen(p)) return false
+  return true
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,30 +1,23 @@
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ErrorCodes, isOutpostError } from '../../src/errors.js'
 import { buildClientOptions, checkUplinkUrl, redactUrl, SESSION_EXPIRY_NEVER } from '../../src/uplink/client-options.js'
 import { readTlsMaterial } from '../../src/uplink/tls-files.js'
 import type { UplinkOptions } from '../../src/uplink/types.js'
+import { createCa, issueCert } from '../helpers/certs.js'
+import { uplinkOptions } from '../helpers/uplink-harness.js'
 
-const base: UplinkOptions = {
-  url: 'mqtt://127.0.0.1:1883',
-  protocolVersion: 5,
+const base: UplinkOptions = uplinkOptions('mqtt://127.0.0.1:1883', {
   clientId: 'outpost-gw',
-  username: null,
-  password: null,
-  clean: false,
   keepaliveSec: 30,
   connectTimeoutMs: 5000,
-  topicTemplate: 'outpost/{gatewayId}/{topic}',
-  qos: 1,
   window: 64,
-  envelope: 'auto',
   reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2, jitter: 0.3 },
   ackTimeoutMs: 20_000,
   rejected: { maxAttempts: 5, retryDelayMs: 10_000 },
-  tls: null,
-}
+})
 
 const noTls = { ca: null, cert: null, key: null, servername: null, rejectUnauthorized: true }
 
@@ -82,16 +75,15 @@ t.test('url must be mqtt:// or mqtts:// and agree with tls', async (t) => {
   t.equal(redactUrl('mqtt://h:1883'), 'mqtt://h:1883', 'a port is not a password')
 })
 
-t.test('TLS files: read once, clear errors for missing or non-PEM files', async (t) => {
+t.test('TLS files: read once, clear errors for missing, non-PEM or mismatched files', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-tls-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
-  writeFileSync(join(dir, 'ca.pem'), pem)
-  writeFileSync(join(dir, 'cert.pem'), pem)
-  writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n')
+  const ca = await createCa(dir, 'ca')
+  const client = await issueCert(dir, ca, 'client', { cn: 'gw', usage: 'clientAuth' })
+  const other = await issueCert(dir, ca, 'other', { cn: 'other', usage: 'clientAuth' })
   writeFileSync(join(dir, 'ca.der'), Buffer.from([0x30, 0x82, 0x01]))
-  const m = readTlsMaterial({ ...noTls, ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), servername: 's' })
-  t.equal(String(m.ca), pem)
+  const m = readTlsMaterial({ ...noTls, ca: ca.cert, cert: client.cert, key: client.key, servername: 's' })
+  t.equal(String(m.ca), readFileSync(ca.cert, 'utf8'))
   t.ok(m.cert && m.key)
   t.equal(m.servername, 's')
   t.equal(m.rejectUnauthorized, true)
@@ -102,5 +94,7 @@ t.test('TLS files: read once, clear errors for missing or non-PEM files', async 
     new RegExp(`^${ErrorCodes.UPLINK_TLS_FILE}: upstream.tls.ca: cannot read '${missing}' \\(ENOENT\\)`))
   t.match(code(() => readTlsMaterial({ ...noTls, ca: dir })), /upstream.tls.ca: cannot read .*EISDIR/)
   t.match(code(() => readTlsMaterial({ ...noTls, ca: join(dir, 'ca.der') })), /upstream.tls.ca: .* is not a PEM file/)
-  t.match(code(() => readTlsMaterial({ ...noTls, cert: join(dir, 'cert.pem') })), /cert and key go together/)
+  t.match(code(() => readTlsMaterial({ ...noTls, cert: client.cert })), /cert and key go together/)
+  t.match(code(() => readTlsMaterial({ ...noTls, cert: client.cert, key: other.key })),
+    new RegExp(`^${ErrorCodes.UPLINK_TLS_FILE}: upstream.tls: the files cannot be used together`), 'a key of another certificate fails at start')
 })

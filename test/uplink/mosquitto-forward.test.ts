@@ -4,57 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeEnvelope } from '../../src/uplink/envelope.js'
 import { createUplink } from '../../src/uplink/uplink.js'
-import type { Uplink, UplinkOptions, UplinkStatus } from '../../src/uplink/types.js'
 import { captureLog } from '../helpers/log.js'
-import { createMemorySpool, type MemorySpool } from '../helpers/memory-spool.js'
+import { createMemorySpool } from '../helpers/memory-spool.js'
 import { collect, startMosquitto } from '../helpers/mosquitto.js'
+import { drained, seqOf, uplinkOptions, waitStatus } from '../helpers/uplink-harness.js'
 
 /** Forwarding to a real Mosquitto 2.0 on 127.0.0.1: MQTT 5, 3.1.1 + envelope, PUBACK refusals. */
-
-function uplinkOptions(url: string, over: Partial<UplinkOptions> = {}): UplinkOptions {
-  return {
-    url,
-    protocolVersion: 5,
-    clientId: `outpost-it-${process.pid}-${Math.random().toString(36).slice(2, 6)}`,
-    username: null,
-    password: null,
-    clean: false,
-    keepaliveSec: 10,
-    connectTimeoutMs: 1000,
-    topicTemplate: 'outpost/{gatewayId}/{topic}',
-    qos: 1,
-    window: 32,
-    envelope: 'auto',
-    reconnect: { initialDelayMs: 50, maxDelayMs: 400, multiplier: 2, jitter: 0.2 },
-    ackTimeoutMs: 3000,
-    rejected: { maxAttempts: 3, retryDelayMs: 100 },
-    tls: null,
-    ...over,
-  }
-}
-
-function waitStatus(uplink: Uplink, want: UplinkStatus, ms = 5000): Promise<void> {
-  if (uplink.status === want) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`uplink never reached ${want} (is ${uplink.status})`)) }, ms)
-    const off = uplink.onStatus((s) => {
-      if (s !== want) return
-      clearTimeout(timer)
-      off()
-      resolve()
-    })
-  })
-}
-
-async function drained(spool: MemorySpool, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (spool.stats().pending > 0) {
-    if (Date.now() > deadline) throw new Error(`spool still holds ${spool.stats().pending} records`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-const seqOf = (id: unknown): number => Number(String(id).split('-').pop())
 
 t.test('MQTT 5: every event arrives once, in order, with id, client and timestamp', async (t) => {
   const broker = await startMosquitto()

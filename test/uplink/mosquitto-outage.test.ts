@@ -4,58 +4,20 @@ import { createServer, connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createUplink } from '../../src/uplink/uplink.js'
-import type { Uplink, UplinkOptions, UplinkStatus } from '../../src/uplink/types.js'
+import type { UplinkOptions } from '../../src/uplink/types.js'
 import { freePort } from '../helpers/free-port.js'
 import { captureLog } from '../helpers/log.js'
 import { createMemorySpool, type MemorySpool } from '../helpers/memory-spool.js'
 import { collect, startMosquitto, type Received } from '../helpers/mosquitto.js'
+import { drained, seqOf, uplinkOptions, waitStatus } from '../helpers/uplink-harness.js'
 
 /** Outages against a real Mosquitto: down at start, restarted mid-stream, black-holed link. */
 
-function uplinkOptions(url: string, over: Partial<UplinkOptions> = {}): UplinkOptions {
-  return {
-    url,
-    protocolVersion: 5,
-    clientId: `outpost-it-${process.pid}-${Math.random().toString(36).slice(2, 6)}`,
-    username: null,
-    password: null,
-    clean: false,
-    keepaliveSec: 10,
-    connectTimeoutMs: 1000,
-    topicTemplate: 'outpost/{gatewayId}/{topic}',
-    qos: 1,
-    window: 32,
-    envelope: 'auto',
-    reconnect: { initialDelayMs: 50, maxDelayMs: 300, multiplier: 2, jitter: 0.2 },
-    ackTimeoutMs: 3000,
-    rejected: { maxAttempts: 3, retryDelayMs: 100 },
-    tls: null,
-    ...over,
-  }
-}
-
-function waitStatus(uplink: Uplink, want: UplinkStatus, ms = 5000): Promise<void> {
-  if (uplink.status === want) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`uplink never reached ${want} (is ${uplink.status})`)) }, ms)
-    const off = uplink.onStatus((s) => {
-      if (s !== want) return
-      clearTimeout(timer)
-      off()
-      resolve()
-    })
-  })
-}
-
-async function drained(spool: MemorySpool, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (spool.stats().pending > 0) {
-    if (Date.now() > deadline) throw new Error(`spool still holds ${spool.stats().pending} records`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-const seqOf = (m: Received): number => Number(String(m.userProperties['outpost-id']).split('-').pop())
+/** This file's backoff is capped lower than the harness default (400 ms). */
+const reconnect = { initialDelayMs: 50, maxDelayMs: 300, multiplier: 2, jitter: 0.2 }
+const outageOptions = (url: string, over: Partial<UplinkOptions> = {}): UplinkOptions => uplinkOptions(url, { reconnect, ...over })
+const drainMs = 20_000
+const msgSeq = (m: Received): number => seqOf(m.userProperties['outpost-id'])
 
 /**
  * Per device, what arrived must be the device's events in order, where a
@@ -71,7 +33,7 @@ function checkOrder(messages: Received[], appended: Map<string, number[]>): { pr
   for (const m of messages) {
     const client = String(m.userProperties['outpost-client'])
     const list = byClient.get(client) ?? []
-    list.push(seqOf(m))
+    list.push(msgSeq(m))
     byClient.set(client, list)
   }
   for (const [client, expected] of appended) {
@@ -137,7 +99,7 @@ t.test('upstream down at start, then started: everything arrives, in order, one 
   const spool = createMemorySpool()
   const appended = new Map<string, number[]>()
   const captured = captureLog()
-  const uplink = createUplink({ options: uplinkOptions(`mqtt://127.0.0.1:${port}`), gatewayId: 'gw', spool, log: captured.log })
+  const uplink = createUplink({ options: outageOptions(`mqtt://127.0.0.1:${port}`), gatewayId: 'gw', spool, log: captured.log })
   t.teardown(() => uplink.stop())
   uplink.start()
   appendRound(spool, 300, ['a', 'b', 'c'], appended)
@@ -150,8 +112,8 @@ t.test('upstream down at start, then started: everything arrives, in order, one 
   broker = await startMosquitto({ port, dir, persistence: true })
   t.teardown(() => broker.stop())
   await waitStatus(uplink, 'connected')
-  await drained(spool)
-  await sub.waitUntil((m) => new Set(m.map(seqOf)).size === 300)
+  await drained(spool, drainMs)
+  await sub.waitUntil((m) => new Set(m.map(msgSeq)).size === 300)
   const { problems, duplicates } = checkOrder(sub.messages, appended)
   t.same(problems, [])
   t.equal(duplicates, 0)
@@ -169,20 +131,20 @@ t.test('upstream restarted mid-stream: at least once, per-device order, duplicat
   const clients = ['a', 'b', 'c', 'd']
   appendRound(spool, 3000, clients, appended)
   const captured = captureLog()
-  const uplink = createUplink({ options: uplinkOptions(broker.url), gatewayId: 'gw', spool, log: captured.log })
+  const uplink = createUplink({ options: outageOptions(broker.url), gatewayId: 'gw', spool, log: captured.log })
   t.teardown(() => uplink.stop())
   uplink.start()
   await sub.waitForCount(600)
   await broker.restart()
   appendRound(spool, 1000, clients, appended)
-  await drained(spool)
-  await sub.waitUntil((m) => new Set(m.map(seqOf)).size === 4000, 20_000)
+  await drained(spool, drainMs)
+  await sub.waitUntil((m) => new Set(m.map(msgSeq)).size === 4000, 20_000)
 
   const { problems, duplicates } = checkOrder(sub.messages, appended)
   t.same(problems, [], 'no reordering, no gap')
   // With no gap and no reordering, a message is a duplicate exactly when its
   // position is at or below the highest seen so far: its id was seen before.
-  const distinct = new Set(sub.messages.map(seqOf))
+  const distinct = new Set(sub.messages.map(msgSeq))
   t.equal(distinct.size, 4000, 'every event arrived at least once')
   t.equal(sub.messages.length, distinct.size + duplicates, 'every extra message is a re-send of a seen id')
   t.comment(`duplicates after the restart: ${duplicates}`)
@@ -234,7 +196,7 @@ t.test('black-holed link (TCP stays open): no PUBACK in time, reconnect, deliver
   const appended = new Map<string, number[]>()
   const captured = captureLog()
   const uplink = createUplink({
-    options: uplinkOptions(`mqtt://127.0.0.1:${relay.port}`, { ackTimeoutMs: 400, connectTimeoutMs: 400, keepaliveSec: 60 }),
+    options: outageOptions(`mqtt://127.0.0.1:${relay.port}`, { ackTimeoutMs: 400, connectTimeoutMs: 400, keepaliveSec: 60 }),
     gatewayId: 'gw',
     spool,
     log: captured.log,
@@ -243,7 +205,7 @@ t.test('black-holed link (TCP stays open): no PUBACK in time, reconnect, deliver
   uplink.start()
   appendRound(spool, 100, ['a', 'b'], appended)
   await sub.waitForCount(100)
-  await drained(spool)
+  await drained(spool, drainMs)
 
   relay.freeze()
   appendRound(spool, 100, ['a', 'b'], appended)
@@ -254,8 +216,8 @@ t.test('black-holed link (TCP stays open): no PUBACK in time, reconnect, deliver
   t.equal(captured.find('uplink down; buffering').length, 1)
 
   relay.thaw()
-  await drained(spool)
-  await sub.waitUntil((m) => new Set(m.map(seqOf)).size === 200)
+  await drained(spool, drainMs)
+  await sub.waitUntil((m) => new Set(m.map(msgSeq)).size === 200)
   const { problems } = checkOrder(sub.messages, appended)
   t.same(problems, [])
   t.ok(uplink.stats().reconnects >= 1)

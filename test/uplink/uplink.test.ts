@@ -5,27 +5,18 @@ import { createUplink } from '../../src/uplink/uplink.js'
 import type { ClientHandlers, PublishCallback, UplinkOptions, UplinkStatus } from '../../src/uplink/types.js'
 import { captureLog } from '../helpers/log.js'
 import { createMemorySpool, type MemorySpool } from '../helpers/memory-spool.js'
+import { uplinkOptions } from '../helpers/uplink-harness.js'
 
 /** The uplink's lifecycle against fake connections: no sockets. */
 
-const options: UplinkOptions = {
-  url: 'mqtt://127.0.0.1:1',
-  protocolVersion: 5,
+const options: UplinkOptions = uplinkOptions('mqtt://127.0.0.1:1', {
   clientId: 'outpost-test',
-  username: null,
-  password: null,
-  clean: false,
   keepaliveSec: 30,
-  connectTimeoutMs: 1000,
-  topicTemplate: 'outpost/{gatewayId}/{topic}',
-  qos: 1,
   window: 4,
-  envelope: 'auto',
   reconnect: { initialDelayMs: 10, maxDelayMs: 80, multiplier: 2, jitter: 0 },
   ackTimeoutMs: 5000,
   rejected: { maxAttempts: 3, retryDelayMs: 50 },
-  tls: null,
-}
+})
 
 interface Sent { id: string; cb: PublishCallback; opts: IClientPublishOptions }
 
