@@ -2,7 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createGroupCommit } from '../spool/group-commit.js'
-import { openDb } from '../spool/open-db.js'
+import { openDb, writeOps } from '../spool/open-db.js'
 
 export type SessionDb = ClassicLevel<string, Uint8Array>
 
@@ -34,7 +34,7 @@ export function createBatchWriter(opts: { db: SessionDb; delayMs: number; log: L
   const gc = createGroupCommit<Op>({
     delayMs: opts.delayMs,
     maxBatch: 1024,
-    write: (ops) => db.batch(ops, { sync: true }),
+    write: (ops) => writeOps(db, ops, true),
   })
   const submit = (ops: Op[]): Promise<void> => gc.submit(ops).catch((err: unknown) => {
     log.error({ err, ops: ops.length }, 'session store write failed')

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import type { AbstractSublevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
@@ -42,4 +43,27 @@ export async function openDb(dir: string, log: Logger, what: { label: string; co
       throw new OutpostError(what.code, `${label} ${dir} is damaged and could not be repaired: ${(err2 as Error).message}`, { cause: err2 })
     }
   }
+}
+
+/** A put or del, at the root or in a sublevel. */
+export type WriteOp =
+  | { type: 'put'; key: string; value: Uint8Array; sublevel?: SpoolSublevel }
+  | { type: 'del'; key: string; sublevel?: SpoolSublevel }
+
+export type SpoolSublevel = AbstractSublevel<SpoolDb, string | Buffer | Uint8Array, string, Uint8Array>
+
+/**
+ * Write ops as one atomic LevelDB batch. Uses the chained batch: measured
+ * here (100k events x 2 puts, batches of 500) it costs about a fifth of the CPU
+ * per op of abstract-level's array batch, which copies and re-validates every
+ * op object before the native call.
+ */
+export function writeOps(db: SpoolDb, ops: readonly WriteOp[], sync: boolean): Promise<void> {
+  const batch = db.batch()
+  for (const op of ops) {
+    const options = op.sublevel ? { sublevel: op.sublevel } : {}
+    if (op.type === 'put') batch.put(op.key, op.value, options)
+    else batch.del(op.key, options)
+  }
+  return batch.write({ sync })
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import type { AbstractSublevel } from 'abstract-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
-import { openDb, type SpoolDb } from './open-db.js'
+import { openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { scanEvents } from './scan.js'
 import type {
@@ -37,10 +36,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   close(): Promise<void>
 }
 
-type BatchOp =
-  | { type: 'put'; sublevel: Sub; key: string; value: Uint8Array }
-  | { type: 'del'; sublevel: Sub; key: string }
-type Sub = AbstractSublevel<SpoolDb, string | Buffer | Uint8Array, string, Uint8Array>
+type BatchOp = WriteOp
 
 const META_EPOCH = 'epoch'
 const META_NEXT_SEQ = 'nextSeq'
@@ -88,20 +84,20 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const scan = await scanEvents(cleanShutdown ? events.keys() : events.iterator(), !cleanShutdown)
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
-    await db.batch([
+    await writeOps(db, [
       { type: 'put', sublevel: quarantine, key, value: raw ?? new Uint8Array() },
       { type: 'del', sublevel: events, key },
-    ])
+    ], true)
   }
 
   const epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
   let nextSeq = Math.max(typeof metaNextSeq === 'number' ? metaNextSeq : 0, scan.lastSeq === null ? 0 : scan.lastSeq + 1)
   // Taken at start so a crash before the first append still moves the epoch on.
-  await db.batch([
+  await writeOps(db, [
     { type: 'put', sublevel: meta, key: META_EPOCH, value: encodeValue(epoch) },
     { type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(nextSeq) },
     { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(false) },
-  ], { sync: true })
+  ], true)
 
   const report: SpoolCheckReport = {
     records: scan.records, gaps: scan.gaps, unreadable: scan.unreadableKeys.length, epoch, cleanShutdown, repaired,
@@ -144,7 +140,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     write: async (ops) => {
       const upTo = nextSeq
       ops.push({ type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(upTo) })
-      await db.batch(ops, { sync: true })
+      await writeOps(db, ops, true)
     },
   })
 
@@ -157,7 +153,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const ops = deletes
     deletes = []
     if (ops.length === 0) return
-    deleting = deleting.then(() => db.batch(ops)).catch((err: unknown) => {
+    deleting = deleting.then(() => writeOps(db, ops, false)).catch((err: unknown) => {
       log.warn({ err, count: ops.length }, 'deleting acknowledged records failed; they will be sent again after restart')
     })
   }
@@ -202,10 +198,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   async function quarantineRecord(key: string, raw: Uint8Array, err: unknown): Promise<void> {
     log.error({ err, key, code: ErrorCodes.SPOOL_RECORD_UNREADABLE }, 'unreadable event record moved to quarantine; it will not be forwarded')
-    await db.batch([
+    await writeOps(db, [
       { type: 'put', sublevel: quarantine, key, value: raw },
       { type: 'del', sublevel: events, key },
-    ], { sync: true })
+    ], true)
   }
 
   const spool: Spool = {
@@ -359,7 +355,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (deleteTimer) clearImmediate(deleteTimer)
       flushDeletes()
       await deleting
-      await db.batch([{ type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], { sync: true })
+      await writeOps(db, [{ type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
       await db.close()
       status = 'closed'
     },
