@@ -1,20 +1,13 @@
 import t from 'tap'
-import { ConfigError, ENV_OVERRIDES, formatConfigError, parseConfig, type EnvOverrideName } from '../../src/config/index.js'
+import { caughtConfigError } from '../helpers/config-error.js'
+import { ENV_OVERRIDES, formatConfigError, parseConfig, type EnvOverrideName } from '../../src/config/index.js'
 
 const SOURCE = 'outpost.yaml'
 type Env = Record<string, string | undefined>
 
 const parse = (text: string, env: Env) => parseConfig(text, { source: SOURCE, env })
 
-function caught(fn: () => unknown): ConfigError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ConfigError) return err
-    throw err
-  }
-  throw new Error('expected a ConfigError, got none')
-}
+const caught = caughtConfigError
 
 function get(config: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], config)

@@ -1,20 +1,12 @@
 import { join } from 'node:path'
 import t from 'tap'
+import { caughtConfigError } from '../helpers/config-error.js'
 import { ErrorCodes, isOutpostError } from '../../src/errors.js'
-import { ConfigError, formatConfigError, loadConfig, parseConfig } from '../../src/config/index.js'
+import { formatConfigError, loadConfig, parseConfig } from '../../src/config/index.js'
 
 const SOURCE = 'config/outpost.yaml'
 
-/** The ConfigError that `fn` throws. */
-function caught(fn: () => unknown): ConfigError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof ConfigError) return err
-    throw err
-  }
-  throw new Error('expected a ConfigError, got none')
-}
+const caught = caughtConfigError
 
 const failure = (text: string) => caught(() => parseConfig(text, { source: SOURCE }))
 
