@@ -90,6 +90,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       host: config.broker.host,
       port: config.broker.port,
       maxClientIdLength: config.broker.maxClientIdLength,
+      maxPayloadBytes: config.broker.maxPayloadBytes,
       authorizePublish: ingest.authorizePublish,
       persistence: sessions,
       log: log.child({ part: 'broker' }),

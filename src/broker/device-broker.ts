@@ -3,12 +3,14 @@ import { Aedes, type AedesOptions, type Client } from 'aedes'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { connectRefusal } from './connect-rules.js'
+import { guardPacketSize } from './packet-size-guard.js'
 import type { AuthorizePublish } from './ingest.js'
 
 export interface DeviceBrokerOptions {
   host: string
   port: number
   maxClientIdLength: number
+  maxPayloadBytes: number
   authorizePublish: AuthorizePublish
   /** aedes persistence; the gateway passes the durable session store. */
   persistence?: unknown
@@ -68,7 +70,20 @@ export async function startDeviceBroker(opts: DeviceBrokerOptions): Promise<Devi
     log.debug({ clientId: client?.id, err: err.message }, 'device connection refused')
   })
 
-  const server: Server = createServer(aedes.handle as (socket: Socket) => void)
+  // The largest legitimate packet: a PUBLISH with the longest topic MQTT allows
+  // (2 + 65535 bytes), a packet id (2) and the largest accepted payload.
+  const maxRemainingLength = opts.maxPayloadBytes + 2 + 65_535 + 2
+  const server: Server = createServer((socket) => {
+    // aedes reads with 'readable' + read(); attached after it, our 'data'
+    // listener sees each chunk aedes pulls without changing the read mode.
+    aedes.handle(socket)
+    guardPacketSize(socket, maxRemainingLength, (verdict) => {
+      log.warn({ remote: socket.remoteAddress, ...verdict, max: maxRemainingLength, code: ErrorCodes.BROKER_PAYLOAD_TOO_LARGE },
+        verdict.kind === 'oversized'
+          ? 'device sent a packet larger than broker.maxPayloadBytes allows; connection closed before buffering it'
+          : 'device sent a malformed packet length; connection closed')
+    })
+  })
   try {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {

@@ -16,7 +16,7 @@ async function setup(t: Test, wrap?: (s: Spool) => SpoolWriter) {
     spool: wrap ? wrap(spool) : spool, forwards: createForwardPredicate({ include: ['#'], exclude: [] }),
     maxPayloadBytes: 1024, storeQos0: true, log: cap.log,
   })
-  const broker = await startDeviceBroker({ host: '127.0.0.1', port: 0, maxClientIdLength: 64, authorizePublish: ingest.authorizePublish, log: cap.log })
+  const broker = await startDeviceBroker({ host: '127.0.0.1', port: 0, maxClientIdLength: 64, maxPayloadBytes: 1024, authorizePublish: ingest.authorizePublish, log: cap.log })
   const url = `mqtt://127.0.0.1:${broker.address.port}`
   t.teardown(async () => {
     await broker.close()
@@ -123,4 +123,20 @@ t.test('a retransmitted PUBLISH (DUP=1, same id and content) is stored once', as
   raw.socket.destroy()
   const events = await spool.readAfter(-1, 10)
   t.same(events.map((e) => Buffer.from(e.payload).toString()), ['42', '43'], 'the retransmissions were stored once')
+})
+
+t.test('a packet declaring more than the limit closes the connection before it is buffered', async (t) => {
+  const { broker, cap, url } = await setup(t)
+  const raw = await rawClient(broker.address.port)
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'flood', clean: true, keepalive: 30 })
+  t.ok(await raw.next('connack'))
+  // PUBLISH QoS 1 declaring 10,000,000 bytes (0x80 0xad 0xe2 0x04), then only the start of it.
+  raw.socket.write(Buffer.concat([Buffer.from([0x32, 0x80, 0xad, 0xe2, 0x04]), Buffer.alloc(4096)]))
+  await raw.closed
+  t.pass('the gateway closed the connection')
+  const line = cap.lines.find((l) => l.code === 'OUTPOST_BROKER_PAYLOAD_TOO_LARGE')
+  t.match(line, { kind: 'oversized', length: 10_000_000 })
+  const other = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'fine' })
+  await other.publishAsync('sensors/ok', 'still here', { qos: 1 })
+  await other.endAsync()
 })
