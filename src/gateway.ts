@@ -4,25 +4,13 @@ import { startDeviceBroker, type DeviceBroker } from './broker/device-broker.js'
 import { createIngest, type IngestStats } from './broker/ingest.js'
 import { createSessionStore } from './broker/session-store.js'
 import { createForwardPredicate } from './broker/topic-filter.js'
-import { resolveClientId, resolveEnvelope, type OutpostConfig } from './config/index.js'
+import { resolveClientId, type OutpostConfig } from './config/index.js'
 import { startStatusLog } from './observability/status-log.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import type { SpoolStats } from './spool/types.js'
-import { createUplink, type Uplink } from './uplink/index.js'
+import { createUplink, redactUrl, type Uplink } from './uplink/index.js'
 
 const STATUS_INTERVAL_MS = 60_000
-
-/** user:password@ in a URL never reaches the log. */
-function redactUrl(url: string | null): string | null {
-  if (url === null) return null
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return url
-  }
-}
 
 export interface GatewayOptions {
   config: OutpostConfig
@@ -100,7 +88,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const upstream = config.upstream
     if (upstream) {
       uplink = createUplink({
-        options: { ...upstream, clientId: resolveClientId(config, upstream), envelope: resolveEnvelope(upstream) },
+        options: { ...upstream, clientId: resolveClientId(config, upstream) },
         gatewayId: config.gateway.id,
         spool,
         log: log.child({ part: 'uplink' }),
@@ -123,7 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const stopStatus = startStatusLog({ log, intervalMs: STATUS_INTERVAL_MS, snapshot: stats })
     closers.push(async () => stopStatus())
 
-    log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: redactUrl(upstream?.url ?? null), pending: spool.stats().pending }, 'outpost started')
+    log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: upstream ? redactUrl(upstream.url) : null, pending: spool.stats().pending }, 'outpost started')
     return { port: broker.address.port, spool, stats, stop: closeAll }
   } catch (err) {
     await closeAll()

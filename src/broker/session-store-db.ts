@@ -2,11 +2,12 @@ import type { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createGroupCommit } from '../spool/group-commit.js'
-import { openDb, writeOps } from '../spool/open-db.js'
+import { openDb, writeOps, type WriteOp } from '../spool/open-db.js'
 
 export type SessionDb = ClassicLevel<string, Uint8Array>
 
-export type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+/** Session-store writes live at the root of their own database: no sublevels. */
+export type Op = WriteOp
 
 /** Open (creating the directory); a store LevelDB calls corrupt is repaired once. */
 export async function openSessionDb(dir: string, log: Logger): Promise<SessionDb> {
