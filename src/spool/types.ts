@@ -12,6 +12,13 @@ export interface EventInput {
   payload: Uint8Array
   qos: 0 | 1 | 2
   retain: boolean
+  /**
+   * Extra string metadata stored and forwarded with the event (device type,
+   * contract version, message name, correlation id...). Upstream each entry
+   * travels as user property `outpost-<key>` (MQTT 5) and in the envelope's
+   * `meta` object. Keys: lower-case letters, digits and '-'.
+   */
+  meta?: Readonly<Record<string, string>>
 }
 
 /** One durable event record. */

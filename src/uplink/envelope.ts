@@ -23,6 +23,8 @@ export interface Envelope {
   retain: boolean
   /** Payload bytes, base64 (RFC 4648, with padding). */
   payload: string
+  /** The event's string metadata; absent when it has none. */
+  meta?: Record<string, string>
 }
 
 export function encodeEnvelope(event: StoredEvent): Buffer {
@@ -35,6 +37,7 @@ export function encodeEnvelope(event: StoredEvent): Buffer {
     retain: event.retain,
     payload: asBuffer(event.payload).toString('base64'),
   }
+  if (event.meta !== undefined) envelope.meta = { ...event.meta }
   return Buffer.from(JSON.stringify(envelope))
 }
 

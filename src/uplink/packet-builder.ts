@@ -12,7 +12,8 @@ import type { UpstreamTopic } from './topic-template.js'
  *   device's flag travels instead: user property `outpost-retain: 1` on MQTT 5
  *   and the `retain` field of the JSON envelope.
  * - MQTT 5: user properties `outpost-id`, `outpost-client`, `outpost-ts`
- *   (acceptedAt, ms since the epoch, decimal string). The payload is the
+ *   (acceptedAt, ms since the epoch, decimal string), and `outpost-<key>` for
+ *   each entry of the event's metadata. The payload is the
  *   stored bytes, not copied.
  * - Envelope json: the payload is the JSON envelope (docs/envelope.md).
  */
@@ -48,6 +49,9 @@ export function createPacketBuilder(opts: PacketBuilderOptions): PacketBuilder {
       'outpost-ts': String(event.acceptedAt),
     }
     if (event.retain) userProperties['outpost-retain'] = '1'
+    if (event.meta !== undefined) {
+      for (const key of Object.keys(event.meta)) userProperties[`outpost-${key}`] = event.meta[key] as string
+    }
     const properties: IClientPublishOptions['properties'] = { userProperties }
     if (json) properties.contentType = 'application/json'
     return { topic, payload, opts: { qos: 1, retain: false, properties } }

@@ -112,3 +112,16 @@ t.test('exceedsPacketSize compares the exact encoded size', async (t) => {
   t.notOk(exceedsPacketSize(v4, 2 + 2 + 23 + 2 + 10))
   t.ok(exceedsPacketSize(v4, 2 + 2 + 23 + 2 + 9))
 })
+
+t.test('event metadata travels as outpost-<key> user properties and in the envelope', async (t) => {
+  const withMeta: StoredEvent = { ...event, meta: { 'device-type': 'thermometer', 'contract-version': '1' } }
+  const v5 = createPacketBuilder({ protocolVersion: 5, envelope: 'none', upstreamTopic })(withMeta)
+  if (typeof v5 === 'string') throw new Error(v5)
+  const props = v5.opts.properties?.userProperties ?? {}
+  t.equal(props['outpost-device-type'], 'thermometer')
+  t.equal(props['outpost-contract-version'], '1')
+  t.equal(props['outpost-id'], event.id, 'the standard properties stay')
+  const parsed = JSON.parse(encodeEnvelope(withMeta).toString('utf8')) as Record<string, unknown>
+  t.same(parsed['meta'], { 'device-type': 'thermometer', 'contract-version': '1' })
+  t.notOk('meta' in (JSON.parse(encodeEnvelope(event).toString('utf8')) as object), 'no meta field without metadata')
+})
