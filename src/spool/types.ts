@@ -19,6 +19,11 @@ export interface EventInput {
    * `meta` object. Keys: lower-case letters, digits and '-'.
    */
   meta?: Readonly<Record<string, string>>
+  /**
+   * The upstream topic chosen at ingest (a device contract's topic mapping).
+   * When absent the uplink derives it from `upstream.topicTemplate`.
+   */
+  upstreamTopic?: string
 }
 
 /** One durable event record. */

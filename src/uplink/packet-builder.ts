@@ -6,6 +6,8 @@ import type { UpstreamTopic } from './topic-template.js'
 /**
  * What goes upstream for one stored event. Pure: no client, no I/O.
  *
+ * - The upstream topic is the one chosen at ingest when the event has one,
+ *   else `upstream.topicTemplate` applied to the device topic.
  * - QoS 1 always; retain false always. A retained message upstream would be
  *   re-written by every at-least-once re-send and by late retries (an older
  *   value replacing a newer one), and some cloud brokers refuse retain. The
@@ -39,7 +41,7 @@ export function createPacketBuilder(opts: PacketBuilderOptions): PacketBuilder {
   const json = opts.envelope === 'json'
   const v5 = opts.protocolVersion === 5
   return (event) => {
-    const topic = opts.upstreamTopic(event.topic, event.clientId)
+    const topic = event.upstreamTopic ?? opts.upstreamTopic(event.topic, event.clientId)
     if (topic === null) return `upstream topic for device topic '${event.topic}' is not a valid MQTT topic name`
     const payload = json ? encodeEnvelope(event) : asBuffer(event.payload)
     if (!v5) return { topic, payload, opts: PLAIN_V4 }

@@ -125,3 +125,13 @@ t.test('event metadata travels as outpost-<key> user properties and in the envel
   t.same(parsed['meta'], { 'device-type': 'thermometer', 'contract-version': '1' })
   t.notOk('meta' in (JSON.parse(encodeEnvelope(event).toString('utf8')) as object), 'no meta field without metadata')
 })
+
+t.test('an upstream topic chosen at ingest wins over the template', async (t) => {
+  const build = createPacketBuilder({ protocolVersion: 5, envelope: 'none', upstreamTopic })
+  const routed = build({ ...event, upstreamTopic: 'fleet/gw/thermometer/t1' })
+  if (typeof routed === 'string') throw new Error(routed)
+  t.equal(routed.topic, 'fleet/gw/thermometer/t1')
+  const plain = build(event)
+  if (typeof plain === 'string') throw new Error(plain)
+  t.equal(plain.topic, 'outpost/gw/sensors/temp')
+})
