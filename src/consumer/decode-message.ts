@@ -16,7 +16,8 @@ import type { ConsumedEvent, UpstreamMessage } from './event.js'
  * 4. raw: anything else, passed through without an id.
  */
 export function decodeUpstreamMessage(message: UpstreamMessage): ConsumedEvent[] {
-  const { topic: upstreamTopic, payload } = message
+  const upstreamTopic = message.topic
+  const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload
   const props = message.properties
   const user = props?.userProperties
   if (isBatch(payload) || props?.contentType === BATCH_CONTENT_TYPE || first(user?.['outpost-batch']) !== undefined) {

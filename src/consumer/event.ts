@@ -41,7 +41,8 @@ export interface ConsumedEvent {
 /** The parts of an upstream MQTT message the decoder looks at (MQTT.js's packet fits). */
 export interface UpstreamMessage {
   topic: string
-  payload: Uint8Array
+  /** The message's bytes (a string, as MQTT.js's packet type allows, is read as UTF-8). */
+  payload: Uint8Array | string
   properties?: {
     userProperties?: Record<string, string | string[]>
     contentType?: string
