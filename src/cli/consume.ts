@@ -168,6 +168,7 @@ export async function consumeCommand(argv: string[], io: CliIo): Promise<number>
       ...(args.window !== undefined && { window: args.window }),
       ...(args.maxStreams !== undefined && { maxStreams: args.maxStreams }),
       outOfWindow: args.outOfWindow,
+      onWarning: (message) => log.warn(message),
     })
   } catch (err) {
     if (err instanceof OutpostError) {

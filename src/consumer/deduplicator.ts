@@ -17,6 +17,11 @@ export interface DeduplicatorOptions extends Partial<DedupLimits> {
    * pass) or `drop` (nothing passes twice, a very late first delivery is lost).
    */
   outOfWindow?: 'emit' | 'drop'
+  /**
+   * Told about problems that cost nothing yet: a failed rewrite (compaction)
+   * of the state file, which keeps growing until a later rewrite works.
+   */
+  onWarning?: (message: string, err: unknown) => void
 }
 
 export interface DedupStats {
@@ -115,7 +120,13 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
       counts.outOfWindow += old
       counts.emitted += out.length
       if (state !== undefined && state.appendedLines > baseLines + COMPACT_SLACK) {
-        baseLines = state.rewrite(filter.remembered())
+        // The ids are on disk already: a failed rewrite must not fail this call.
+        try {
+          baseLines = state.rewrite(filter.remembered())
+        } catch (err) {
+          baseLines += COMPACT_SLACK // try again later
+          opts.onWarning?.((err as Error).message, err)
+        }
       }
       return out
     },
