@@ -15,6 +15,10 @@ import { encodeEnvelope } from '../../src/uplink/envelope.js'
  * (`npm test` builds dist/ first.)
  */
 
+// Real processes with an fsync per message on a shared 2-core machine: more
+// time than the default per-file limit, without any assertion on speed.
+t.setTimeout(300_000)
+
 async function publisher(url: string): Promise<MqttClient> {
   const client = connect(url, { protocolVersion: 5, clientId: `pub-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 100 })
   await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject) })
