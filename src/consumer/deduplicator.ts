@@ -65,6 +65,11 @@ export interface Deduplicator {
 /** Rewrite the state file when it has this many lines more than it would after a rewrite. */
 const COMPACT_SLACK = 10_000
 
+/**
+ * Open a deduplicator: in memory only, or with `stateFile` loaded (and locked)
+ * first. Throws OutpostError OUTPOST_CONSUMER_STATE when the state file cannot
+ * be read, locked or created, and RangeError for limits out of range.
+ */
 export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
   const filter = new DedupFilter({
     ...(opts.window !== undefined && { window: opts.window }),
