@@ -57,10 +57,13 @@ export interface Deduplicator {
   isNew(id: string): boolean
   stats(): DedupStats
   /** What opening the state file found (undefined without a state file). */
-  readonly recovery: StateRecovery | undefined
+  readonly recovery: StateReport | undefined
   /** Close the state file and release its lock. */
   close(): void
 }
+
+/** What opening a state file found. */
+export type StateReport = Omit<StateRecovery, 'ids'>
 
 /** Rewrite the state file when it has this many lines more than it would after a rewrite. */
 const COMPACT_SLACK = 10_000
@@ -78,16 +81,18 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
   })
   const dropOld = opts.outOfWindow === 'drop'
   let state: StateFile | undefined
-  let recovery: StateRecovery | undefined
+  let recovery: StateReport | undefined
   /** Lines the file had right after its last rewrite. */
   let baseLines = 0
   if (opts.stateFile !== undefined) {
-    ({ state, recovery } = openStateFile(opts.stateFile, { fsync: opts.fsync !== false }))
-    for (const id of recovery.ids) filter.mark(id)
-    baseLines = recovery.ids.length
+    const opened = openStateFile(opts.stateFile, { fsync: opts.fsync !== false })
+    state = opened.state
+    const { ids, ...report } = opened.recovery
+    for (const id of ids) filter.mark(id)
+    baseLines = ids.length
+    recovery = report
     // A damaged file is rewritten from what was kept, so the damage is reported once.
-    if (recovery.badLines > 0) baseLines = state.rewrite(filter.remembered())
-    recovery.ids.length = 0 // not needed any more; the caller gets the counts
+    if (report.badLines > 0) baseLines = state.rewrite(filter.remembered())
   }
   const counts = { seen: 0, emitted: 0, duplicates: 0, withoutId: 0, outOfWindow: 0 }
 
