@@ -9,7 +9,9 @@ import { startConsumer, type ConsumerLine, type ConsumerProcess } from '../helpe
 /**
  * The whole chain: devices -> gateway -> cloud Mosquitto -> `outpost consume
  * --state`. The gateway is killed with SIGKILL twice and the consumer once,
- * mid-stream. Every event a device got a PUBACK for is printed, and printed once.
+ * mid-stream. Every event a device got a PUBACK for is printed once, except at
+ * most the one message the killed consumer had recorded but not yet printed
+ * (docs/consumer.md), which the test checks against the state file.
  */
 // Real processes with an fsync per message on a shared 2-core machine: more
 // time than the default per-file limit, without any assertion on speed.
@@ -17,7 +19,7 @@ t.setTimeout(300_000)
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-t.test('kill -9 of gateway and consumer: each acknowledged event printed exactly once', async (t) => {
+t.test('kill -9 of gateway and consumer: each acknowledged event printed once, at most the message in hand lost', async (t) => {
   const dirs = t.testdir({ cloud: {}, gw: {}, consumer: {} })
   const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
   t.teardown(() => cloud.stop())
