@@ -11,7 +11,7 @@ const SHIPPED_CONFIG = fileURLToPath(new URL('../../config/outpost.yaml', import
 const STOP_TIMEOUT_MS = 10_000
 
 /** The config file to use: --config, else ./config/outpost.yaml, else the one shipped in the package. */
-function pickConfigFile(flag: string | undefined): string {
+export function pickConfigFile(flag: string | undefined): string {
   if (flag !== undefined) return flag
   return existsSync('config/outpost.yaml') ? 'config/outpost.yaml' : SHIPPED_CONFIG
 }

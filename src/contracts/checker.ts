@@ -20,6 +20,8 @@ interface Candidate {
 export interface CheckerOptions {
   gatewayId: string
   now?: () => number
+  /** Apply the profiles' maxRate (default true; off for dead-letter replay). */
+  rateLimits?: boolean
 }
 
 export interface Checker {
@@ -68,7 +70,7 @@ export function createChecker(contractList: readonly Contract[], opts: CheckerOp
   const anyFirst: Candidate[] = []
   for (const contract of contracts) {
     const rate = contract.profile.maxRate
-    const limiter = rate ? createRateLimiter(rate.perSecond, rate.burst ?? Math.max(1, Math.ceil(rate.perSecond))) : undefined
+    const limiter = rate && opts.rateLimits !== false ? createRateLimiter(rate.perSecond, rate.burst ?? Math.max(1, Math.ceil(rate.perSecond))) : undefined
     for (const channel of contract.channels) {
       const cand: Candidate = { contract, channel, limiter, upstream: channel.upstream === undefined ? undefined : splitTemplate(channel.upstream) }
       const first = channel.pattern.firstLiteral
