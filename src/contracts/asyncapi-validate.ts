@@ -40,10 +40,10 @@ export function bestErrors(errors: readonly ErrorObject[]): ErrorObject[] {
     !(e.keyword === 'required' && (e.params as { missingProperty?: string }).missingProperty === '$ref'))
   const pool = useful.length > 0 ? useful : [...errors]
   const depth = (e: ErrorObject): number => e.instancePath.split('/').length
-  const deepest = Math.max(...pool.map(depth))
   const seen = new Set<string>()
-  return pool.filter((e) => depth(e) === deepest).filter((e) => {
-    const key = `${e.instancePath} ${e.message ?? ''}`
+  // Deepest first: the most specific place is the most useful to a person.
+  return pool.sort((a, b) => depth(b) - depth(a)).filter((e) => {
+    const key = `${errorPointer(e)} ${errorText(e)}`
     if (seen.has(key)) return false
     seen.add(key)
     return true

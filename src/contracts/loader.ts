@@ -41,8 +41,11 @@ export function normaliseContentType(raw: string): ContentType | undefined {
 class Issues {
   readonly list: ContractIssue[] = []
   constructor(private readonly cwd: string) {}
+  rel(file: string): string {
+    return relative(this.cwd, file) || '.'
+  }
   add(source: SourceDoc | string, pointer: string | undefined, message: string): void {
-    const file = relative(this.cwd, typeof source === 'string' ? source : source.file) || '.'
+    const file = this.rel(typeof source === 'string' ? source : source.file)
     const at = typeof source === 'string' || pointer === undefined ? undefined : source.locate(pointer)
     this.list.push({ file, ...(pointer === undefined ? {} : { pointer }), ...(at ? { line: at.line, col: at.col } : {}), message })
   }
@@ -53,7 +56,7 @@ function readSource(file: string, issues: Issues): SourceDoc | undefined {
     return parseSource(file, readFileSync(file, 'utf8'))
   } catch (err) {
     if (err instanceof SourceSyntaxError) {
-      issues.list.push({ file: relative(process.cwd(), file), ...(err.where ? { line: err.where.line, col: err.where.col } : {}), message: err.message })
+      issues.list.push({ file: issues.rel(file), ...(err.where ? { line: err.where.line, col: err.where.col } : {}), message: err.message })
     } else {
       issues.add(file, undefined, `cannot read: ${(err as Error).message}`)
     }

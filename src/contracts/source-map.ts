@@ -48,11 +48,11 @@ function nodeAt(doc: Document, segments: string[]): { range?: [number, number, n
 
 export function parseSource(file: string, text: string): SourceDoc {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true })
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!
     const pos = first.linePos?.[0]
-    throw new SourceSyntaxError(file, pos, `syntax error: ${first.message.split('\n')[0] ?? ''}`)
+    throw new SourceSyntaxError(file, pos, `syntax error: ${(first.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`)
   }
   let value: unknown
   try {
