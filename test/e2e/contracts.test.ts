@@ -4,7 +4,7 @@
 // the dead-letter store and never upstream; after a contract fix, `outpost
 // dlq replay` sends the held events on, in their original order.
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
@@ -109,4 +109,38 @@ t.test('a broken contract refuses start-up with exit code 78, naming file, line 
   t.equal(r.status, 78)
   t.match(r.stderr, /^outpost: invalid device contract:\n {2}devices\/door-lock-v1\/asyncapi\.yaml:\d+:\d+ \(at \/operations\/receiveCommand\/action\): AsyncAPI 3\.0\.0 schema: must be one of "send", "receive"/)
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('outpost simulate and outpost docs against a running gateway', async (t) => {
+  const devices = copyDevices(t)
+  const root = join(devices, '..')
+  mkdirSync(join(root, 'cloud'))
+  const cloud = await startMosquitto({ dir: join(root, 'cloud') })
+  t.teardown(() => cloud.stop())
+  const collector = await collect(cloud.url, '#')
+  t.teardown(() => collector.close())
+  const gw = await gatewayProcess({ dir: root, upstreamUrl: cloud.url, extraYaml: `contracts:\n  dir: ${devices}\n` })
+  await gw.start()
+  t.teardown(() => gw.stop())
+
+  const sim = spawnSync(process.execPath, [MAIN, 'simulate', 'door-lock', '--gateway', gw.url, '--count', '40', '--rate', '200',
+    '--invalid-ratio', '0.25', '--devices', '4', '--seed', '11', '--json', '--contracts', devices], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(sim.status, 0, sim.stderr)
+  const summary = JSON.parse(sim.stdout) as { sent: number; acked: number; invalidSent: number }
+  t.equal(summary.acked, 40, 'every event acknowledged, broken ones too')
+  t.ok(summary.invalidSent > 0 && summary.invalidSent < 40, `some broken on purpose (${summary.invalidSent})`)
+  await collector.waitForCount(40 - summary.invalidSent, 20_000)
+  t.ok(collector.messages.every((m) => prop(m, 'outpost-device-type') === 'door-lock'), 'forwarded events carry the contract metadata')
+  t.ok(collector.messages.every((m) => m.topic.startsWith('fleet/gw/door-lock/v1/sim')), 'on the profile upstream topics')
+
+  const out = join(root, 'docs-out')
+  const docs = spawnSync(process.execPath, [MAIN, 'docs', '--config', join(root, 'outpost.yaml'), '--out', out, '--format', 'html'], { encoding: 'utf8', timeout: 60_000 })
+  t.equal(docs.status, 0, docs.stderr)
+  t.match(docs.stdout, /wrote .*outpost-asyncapi\.yaml and .*outpost-asyncapi\.html \(6 channels from 3 contracts\)/)
+  t.match(readFileSync(join(out, 'outpost-asyncapi.yaml'), 'utf8'), /^asyncapi: 3\.0\.0\n/)
+  t.match(readFileSync(join(out, 'outpost-asyncapi.html'), 'utf8'), /<h1>Outpost gateway gw<\/h1>/)
+
+  await gw.stop()
+  const list = spawnSync(process.execPath, [MAIN, 'dlq', 'list', '--json', '--config', join(root, 'outpost.yaml')], { encoding: 'utf8', timeout: 30_000 })
+  t.equal((JSON.parse(list.stdout) as { entries: unknown[] }).entries.length, summary.invalidSent, 'every broken event is in the dead-letter store')
 })
