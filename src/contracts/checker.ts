@@ -15,6 +15,7 @@ interface Candidate {
   channel: ChannelSpec
   limiter: RateLimiter | undefined
   upstream: Array<string | { param: string }> | undefined
+  meta: Map<MessageSpec, Readonly<Record<string, string>>>
 }
 
 export interface CheckerOptions {
@@ -72,7 +73,10 @@ export function createChecker(contractList: readonly Contract[], opts: CheckerOp
     const rate = contract.profile.maxRate
     const limiter = rate && opts.rateLimits !== false ? createRateLimiter(rate.perSecond, rate.burst ?? Math.max(1, Math.ceil(rate.perSecond))) : undefined
     for (const channel of contract.channels) {
-      const cand: Candidate = { contract, channel, limiter, upstream: channel.upstream === undefined ? undefined : splitTemplate(channel.upstream) }
+      const meta = new Map(channel.messages.map((m) => [m, Object.freeze({
+        'device-type': contract.deviceType, 'contract-version': contract.version, message: m.name,
+      })] as const))
+      const cand: Candidate = { contract, channel, limiter, upstream: channel.upstream === undefined ? undefined : splitTemplate(channel.upstream), meta }
       const first = channel.pattern.firstLiteral
       if (first === undefined) {
         anyFirst.push(cand)
@@ -137,15 +141,13 @@ export function createChecker(contractList: readonly Contract[], opts: CheckerOp
     if (c.limiter && !c.limiter.take(clientId, now())) {
       return invalid(c, 'rate-limit', [`more than ${contract.profile.maxRate!.perSecond}/s (burst ${contract.profile.maxRate!.burst ?? 1}) from this client`])
     }
-    const meta: Record<string, string> = {
-      'device-type': contract.deviceType,
-      'contract-version': contract.version,
-      message: chosen.name,
-    }
+    // The metadata of a message is the same for every event: shared, frozen,
+    // copied only to add a correlation id.
+    let meta = c.meta.get(chosen)!
     if (chosen.correlationPath) {
       let v: unknown = decoded
       for (const seg of chosen.correlationPath) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[seg] : undefined
-      if (typeof v === 'string' || typeof v === 'number') meta['correlation-id'] = String(v)
+      if (typeof v === 'string' || typeof v === 'number') meta = { ...meta, 'correlation-id': String(v) }
     }
     return c.upstream ? { kind: 'valid', meta, upstreamTopic: render(c.upstream, c, clientId, params) } : { kind: 'valid', meta }
   }

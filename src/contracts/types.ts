@@ -69,7 +69,7 @@ export type InvalidReason =
   | 'rate-limit'
 
 export type Verdict =
-  | { kind: 'valid'; meta: Record<string, string>; upstreamTopic?: string }
+  | { kind: 'valid'; meta: Readonly<Record<string, string>>; upstreamTopic?: string }
   | { kind: 'invalid'; reason: InvalidReason; errors: string[]; deviceType?: string; contractVersion?: string }
   | { kind: 'unknown' }
 
