@@ -158,7 +158,6 @@ Measured by \`npm run bench:contracts\` (\`bench/contracts-validation.ts\`), ${n
   raised so the bench load is not rate-limited, the limiter still runs). With validation on, each event
   is matched to its channel, JSON-parsed, validated, and carries three metadata user properties and
   the profile's upstream topic. Rounds alternate off and on in one run; the table gives each round.
-
 - "gateway CPU/event": user + system CPU time of the gateway process (from \`/proc\`) from the first
   publish to the last arrival, divided by the events. Unlike the rates it does not depend on what
   else runs on the machine, so on a shared machine it is the steadier figure; its ratio off/on is

@@ -1,6 +1,7 @@
 /**
  * The per-event check on the ingest path: topic -> channel (index by first
- * topic level, so only channels that can match are tried), client -> profile,
+ * topic level, so only channels that can match are tried; cached per client
+ * and topic), client -> profile,
  * then size, content type, payload schema and rate. Synchronous and
  * allocation-light; every validator was compiled at start-up.
  */
@@ -106,7 +107,7 @@ export function createChecker(contractList: readonly Contract[], opts: CheckerOp
     return out
   }
 
-  function against(c: Candidate, clientId: string, payload: Uint8Array, params: Record<string, string>): Verdict {
+  function against(c: Candidate, clientId: string, payload: Uint8Array, upstreamTopic: string | undefined): Verdict {
     const { contract, channel } = c
     if (!channel.devicePublishes) {
       return invalid(c, 'not-published-by-device', [`channel "${channel.id}" (${channel.address}) is not one ${contract.deviceType} devices publish on`])
@@ -149,36 +150,55 @@ export function createChecker(contractList: readonly Contract[], opts: CheckerOp
       for (const seg of chosen.correlationPath) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[seg] : undefined
       if (typeof v === 'string' || typeof v === 'number') meta = { ...meta, 'correlation-id': String(v) }
     }
-    return c.upstream ? { kind: 'valid', meta, upstreamTopic: render(c.upstream, c, clientId, params) } : { kind: 'valid', meta }
+    return upstreamTopic === undefined ? { kind: 'valid', meta } : { kind: 'valid', meta, upstreamTopic }
   }
 
-  function check(clientId: string, topic: string, payload: Uint8Array): Verdict {
+  /** What a (client, topic) pair resolves to: the same for every event of a device on a topic. */
+  interface Route {
+    /** Candidates whose channel matches the topic and whose profile accepts the client, newest first. */
+    targets: Array<{ c: Candidate; params: Record<string, string>; upstreamTopic: string | undefined }>
+    /** A matching channel whose profile does not accept the client, when no target exists. */
+    clientFailure: Candidate | undefined
+  }
+
+  function resolveRoute(clientId: string, topic: string): Route {
     const levels = topic.split('/')
-    const listed = byFirst.get(levels[0]!)
-    let matched = 0
-    let firstFailure: Verdict | undefined
-    let clientFailure: Candidate | undefined
-    const tryList = (list: readonly Candidate[] | undefined): Verdict | undefined => {
-      if (!list) return undefined
-      for (const c of list) {
+    const route: Route = { targets: [], clientFailure: undefined }
+    for (const list of [byFirst.get(levels[0]!), anyFirst]) {
+      for (const c of list ?? []) {
         const params = matchTopic(c.channel.pattern, levels, c.channel.allowed)
         if (params === undefined) continue
-        matched++
         if (!c.contract.matchesClient(clientId)) {
-          clientFailure ??= c
+          route.clientFailure ??= c
           continue
         }
-        const v = against(c, clientId, payload, params)
-        if (v.kind === 'valid') return v
-        firstFailure ??= v
+        route.targets.push({ c, params, upstreamTopic: c.upstream ? render(c.upstream, c, clientId, params) : undefined })
       }
-      return undefined
     }
-    const hit = tryList(listed) ?? tryList(anyFirst)
-    if (hit) return hit
+    return route
+  }
+
+  // Devices publish to a small, stable set of topics: resolve each (client,
+  // topic) once. Bounded anyway, like the forward predicate's cache.
+  const routes = new Map<string, Route>()
+
+  function check(clientId: string, topic: string, payload: Uint8Array): Verdict {
+    const key = clientId + '\u0000' + topic
+    let route = routes.get(key)
+    if (route === undefined) {
+      route = resolveRoute(clientId, topic)
+      if (routes.size >= 10_000) routes.clear()
+      routes.set(key, route)
+    }
+    let firstFailure: Verdict | undefined
+    for (const t of route.targets) {
+      const v = against(t.c, clientId, payload, t.upstreamTopic)
+      if (v.kind === 'valid') return v
+      firstFailure ??= v
+    }
     if (firstFailure) return firstFailure
-    if (matched === 0) return { kind: 'unknown' }
-    const c = clientFailure!
+    const c = route.clientFailure
+    if (c === undefined) return { kind: 'unknown' }
     return invalid(c, 'client-not-in-profile',
       [`client "${clientId}" is not a ${c.contract.deviceType} device (profile clients: ${c.contract.profile.clients.join(', ')}), but topic "${topic}" is the ${c.contract.deviceType} channel "${c.channel.id}"`])
   }
