@@ -75,7 +75,9 @@ async function round(mode: 'off' | 'on', devices: string): Promise<Round> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-contracts-'))
   await mkdir(join(dir, 'cloud'))
   await mkdir(join(dir, 'gw'))
-  const cloud = await startMosquitto({ dir: join(dir, 'cloud') })
+  // No queue limit for the collector: under load it can fall behind, and
+  // Mosquitto's default (1000 queued) would drop what the gateway delivered.
+  const cloud = await startMosquitto({ dir: join(dir, 'cloud'), extraConfig: ['max_queued_messages 0'] })
   const collector = await collect(cloud.url, '#')
   const gw = await gatewayProcess({
     dir: join(dir, 'gw'), upstreamUrl: cloud.url,
