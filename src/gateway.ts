@@ -5,6 +5,10 @@ import { createIngest, type IngestStats } from './broker/ingest.js'
 import { createSessionStore } from './broker/session-store.js'
 import { createForwardPredicate } from './broker/topic-filter.js'
 import { resolveClientId, type OutpostConfig } from './config/index.js'
+import { createChecker } from './contracts/checker.js'
+import { openDeadLetterStore, type DeadLetterStats } from './contracts/dead-letter.js'
+import { loadContracts } from './contracts/loader.js'
+import type { ContractGate } from './contracts/types.js'
 import { startStatusLog } from './observability/status-log.js'
 import { openSpool, type Spool } from './spool/spool.js'
 import type { SpoolStats } from './spool/types.js'
@@ -24,6 +28,8 @@ export interface GatewayStats {
   ingest: IngestStats
   uplink: ReturnType<Uplink['stats']> & { status: Uplink['status'] } | null
   devices: number
+  /** Dead-letter store counters, when device contracts are on. */
+  deadLetter?: DeadLetterStats
 }
 
 export interface Gateway {
@@ -54,6 +60,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   try {
+    // Contracts first: a broken one stops start-up before any store is opened.
+    const contractsDir = config.contracts.dir === null ? null : resolve(opts.cwd ?? process.cwd(), config.contracts.dir)
+    const contracts = contractsDir === null ? null : loadContracts(contractsDir, { cwd: opts.cwd ?? process.cwd() })
+
     const spool = await openSpool({
       dir: join(dataDir, 'spool'),
       gatewayId: config.gateway.id,
@@ -67,12 +77,30 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const sessions = await createSessionStore({ dir: join(dataDir, 'sessions'), log: log.child({ part: 'sessions' }) })
     closers.push(() => sessions.close())
 
+    let gate: ContractGate | undefined
+    let deadLetterStats: (() => DeadLetterStats) | undefined
+    if (contracts !== null) {
+      const dlq = await openDeadLetterStore({
+        dir: join(dataDir, 'dlq'),
+        log: log.child({ part: 'dlq' }),
+        maxEntries: config.contracts.deadLetter.maxEntries,
+        maxBytes: config.contracts.deadLetter.maxBytes,
+      })
+      closers.push(() => dlq.close())
+      const checker = createChecker(contracts, { gatewayId: config.gateway.id })
+      gate = { check: checker.check, unknownTopics: config.contracts.unknownTopics, deadLetter: (e) => dlq.add(e) }
+      deadLetterStats = () => dlq.stats()
+      log.info({ dir: contractsDir, contracts: contracts.map((c) => `${c.deviceType}@${c.version}`), unknownTopics: config.contracts.unknownTopics,
+        deadLetters: dlq.stats().entries }, 'device contracts loaded')
+    }
+
     const ingest = createIngest({
       spool,
       forwards: createForwardPredicate(config.forward),
       maxPayloadBytes: config.broker.maxPayloadBytes,
       storeQos0: config.forward.qos0,
       log: log.child({ part: 'broker' }),
+      ...(gate === undefined ? {} : { contracts: gate }),
     })
     const broker: DeviceBroker = await startDeviceBroker({
       host: config.broker.host,
@@ -107,6 +135,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       ingest: { ...ingest.stats },
       uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
       devices: broker.connectedClients(),
+      ...(deadLetterStats === undefined ? {} : { deadLetter: deadLetterStats() }),
     })
     const stopStatus = startStatusLog({ log, intervalMs: STATUS_INTERVAL_MS, snapshot: stats })
     closers.push(async () => stopStatus())

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
-import type { SpoolWriter } from '../spool/types.js'
+import type { ContractGate, Verdict } from '../contracts/types.js'
+import type { EventInput, SpoolWriter } from '../spool/types.js'
 
 /** The parts of an aedes PUBLISH packet the ingest path reads. */
 export interface IncomingPublish {
@@ -20,6 +21,8 @@ export interface IngestOptions {
   maxPayloadBytes: number
   storeQos0: boolean
   log: Logger
+  /** Device contracts: when set, every forwarded event is checked first (src/contracts/). */
+  contracts?: ContractGate
 }
 
 export interface IngestStats {
@@ -29,6 +32,10 @@ export interface IngestStats {
   notForwarded: number
   refused: number
   writeErrors: number
+  /** Events that broke their contract (or came on an unknown topic) and went to the dead-letter store. */
+  deadLettered: number
+  /** Events on topics no contract knows, forwarded without contract metadata. */
+  unknownForwarded: number
 }
 
 export type AuthorizePublish = (client: { id: string } | null, packet: IncomingPublish, done: (err?: Error | null) => void) => void
@@ -43,7 +50,9 @@ export type AuthorizePublish = (client: { id: string } | null, packet: IncomingP
  */
 export function createIngest(opts: IngestOptions): { authorizePublish: AuthorizePublish; stats: IngestStats } {
   const { spool, forwards, log } = opts
-  const stats: IngestStats = { stored: 0, duplicates: 0, qos0Stored: 0, notForwarded: 0, refused: 0, writeErrors: 0 }
+  const stats: IngestStats = { stored: 0, duplicates: 0, qos0Stored: 0, notForwarded: 0, refused: 0, writeErrors: 0, deadLettered: 0, unknownForwarded: 0 }
+
+  const warned = new Set<string>()
 
   const authorizePublish: AuthorizePublish = (client, packet, done) => {
     // Replacing aedes' default hook drops its $SYS guard: keep it.
@@ -66,7 +75,27 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
       done(null)
       return
     }
-    const input = { clientId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }
+    const input: EventInput = { clientId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }
+    const gate = opts.contracts
+    if (gate !== undefined) {
+      const verdict = gate.check(clientId, packet.topic, payload)
+      if (verdict.kind === 'valid') {
+        input.meta = verdict.meta
+        if (verdict.upstreamTopic !== undefined) input.upstreamTopic = verdict.upstreamTopic
+      } else if (verdict.kind === 'unknown' && gate.unknownTopics === 'forward') {
+        stats.unknownForwarded++
+      } else if (verdict.kind === 'unknown' && gate.unknownTopics === 'refuse') {
+        stats.refused++
+        log.warn({ clientId, topic: packet.topic, code: ErrorCodes.CONTRACT_UNKNOWN_TOPIC },
+          'topic known to no device contract refused (contracts.unknownTopics: refuse); the device is disconnected without an acknowledgement')
+        done(new OutpostError(ErrorCodes.CONTRACT_UNKNOWN_TOPIC, `no device contract knows topic "${packet.topic}"`))
+        return
+      } else {
+        deadLetter(gate, verdict.kind === 'invalid' ? verdict : { kind: 'invalid', reason: 'unknown-topic', errors: [`no device contract knows topic "${packet.topic}"`] },
+          input, done)
+        return
+      }
+    }
     if (packet.qos === 0) {
       // Nothing to hold back for QoS 0: store it, deliver locally at once.
       done(null)
@@ -88,5 +117,33 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
       done(err instanceof Error ? err : new Error(String(err)))
     })
   }
+  /**
+   * An event that broke its contract never goes upstream; it is kept in the
+   * dead-letter store and the device is acknowledged once it is on disk, so
+   * it does not re-send the same bad payload forever (docs/contracts.md).
+   */
+  function deadLetter(gate: ContractGate, verdict: Extract<Verdict, { kind: 'invalid' }>, input: EventInput, done: (err?: Error | null) => void): void {
+    const entry = {
+      clientId: input.clientId, topic: input.topic, payload: input.payload, qos: input.qos, retain: input.retain,
+      reason: verdict.reason, errors: verdict.errors,
+      ...(verdict.deviceType === undefined ? {} : { deviceType: verdict.deviceType, contractVersion: verdict.contractVersion ?? '' }),
+    }
+    // Warn once per device (a broken firmware shows at once), then debug: a
+    // misbehaving fleet must not flood the log. The count is in the status log.
+    const first = !warned.has(input.clientId)
+    if (first && warned.size < 10_000) warned.add(input.clientId)
+    log[first ? 'warn' : 'debug']({ clientId: input.clientId, topic: input.topic, reason: verdict.reason, errors: verdict.errors.slice(0, 3), deviceType: verdict.deviceType },
+      'event broke its device contract; kept in the dead-letter store, not forwarded')
+    if (input.qos === 0) done(null)
+    gate.deadLetter(entry).then(() => {
+      stats.deadLettered++
+      if (input.qos !== 0) done(null)
+    }, (err: unknown) => {
+      stats.writeErrors++
+      log.error({ err, clientId: input.clientId, topic: input.topic }, 'could not store a dead letter; not acknowledged, the device will re-send it')
+      if (input.qos !== 0) done(err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+
   return { authorizePublish, stats }
 }

@@ -4,6 +4,9 @@ import { ErrorCodes, OutpostError } from '../errors.js'
 import { consumeCommand } from './consume.js'
 import { ExitCodes } from './exit-codes.js'
 import { startCommand } from './start.js'
+import { dlqCommand } from './dlq.js'
+import { docsCommand } from './docs.js'
+import { simulateCommand } from './simulate.js'
 
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -17,6 +20,16 @@ Commands:
   start [--config FILE]   run the gateway (default config: config/outpost.yaml)
   consume --url URL --topic FILTER [...]
                           print each event from a cloud broker once (consume --help)
+  dlq list [--limit N] [--json]         events a device contract refused
+  dlq show SEQ                          one of them, with payload and reasons
+  dlq replay [SEQ...]                   check them again against the current
+                                        contracts; those that pass go to the spool
+  dlq purge SEQ... | --all              delete them
+  docs [--out DIR] [--format md|html]   the gateway's AsyncAPI document and a page
+  simulate DEVICE-TYPE --gateway URL --count N --rate R [--invalid-ratio X]
+       [--devices K] [--seed S]         publish generated payloads
+  (dlq, docs and simulate read --config like start; docs and simulate also
+  take --contracts DIR; dlq needs the gateway stopped)
 
 Options:
   -h, --help              show this help
@@ -44,6 +57,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        json: { type: 'boolean' },
+        limit: { type: 'string' },
+        all: { type: 'boolean' },
+        out: { type: 'string' },
+        format: { type: 'string' },
+        contracts: { type: 'string' },
+        gateway: { type: 'string' },
+        count: { type: 'string' },
+        rate: { type: 'string' },
+        'invalid-ratio': { type: 'string' },
+        devices: { type: 'string' },
+        seed: { type: 'string' },
       },
     })
   } catch (err) {
@@ -65,6 +90,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'start':
         if (rest.length > 0) throw new OutpostError(ErrorCodes.CLI_USAGE, `start takes no arguments, got "${rest.join(' ')}"`)
         return await startCommand({ configFile: values.config, io })
+      case 'dlq': {
+        const limit = values.limit === undefined ? undefined : Number(values.limit)
+        if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new OutpostError(ErrorCodes.CLI_USAGE, `--limit must be a positive integer, got "${values.limit ?? ''}"`)
+        return await dlqCommand({ sub: rest[0], rest: rest.slice(1), configFile: values.config, json: values.json === true, limit, all: values.all === true, io })
+      }
+      case 'docs':
+        if (rest.length > 0) throw new OutpostError(ErrorCodes.CLI_USAGE, `docs takes no arguments, got "${rest.join(' ')}"`)
+        return await docsCommand({ configFile: values.config, contractsDir: values.contracts, out: values.out, format: values.format, io })
+      case 'simulate':
+        if (rest.length > 1) throw new OutpostError(ErrorCodes.CLI_USAGE, `simulate takes one device type, got "${rest.join(' ')}"`)
+        return await simulateCommand({
+          deviceType: rest[0], gateway: values.gateway, count: values.count, rate: values.rate, invalidRatio: values['invalid-ratio'],
+          devices: values.devices, seed: values.seed, contractsDir: values.contracts, configFile: values.config, json: values.json === true, io,
+        })
       default:
         throw new OutpostError(ErrorCodes.CLI_USAGE, `unknown command "${command}"`)
     }

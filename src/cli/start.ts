@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, formatConfigError, loadConfig } from '../config/index.js'
-import { OutpostError } from '../errors.js'
+import { ErrorCodes, OutpostError } from '../errors.js'
 import { startGateway } from '../gateway.js'
 import { createLogger } from '../observability/log.js'
 import { ExitCodes } from './exit-codes.js'
@@ -11,7 +11,7 @@ const SHIPPED_CONFIG = fileURLToPath(new URL('../../config/outpost.yaml', import
 const STOP_TIMEOUT_MS = 10_000
 
 /** The config file to use: --config, else ./config/outpost.yaml, else the one shipped in the package. */
-function pickConfigFile(flag: string | undefined): string {
+export function pickConfigFile(flag: string | undefined): string {
   if (flag !== undefined) return flag
   return existsSync('config/outpost.yaml') ? 'config/outpost.yaml' : SHIPPED_CONFIG
 }
@@ -47,6 +47,12 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
   try {
     gateway = await startGateway({ config, log })
   } catch (err) {
+    if (err instanceof OutpostError && err.code === ErrorCodes.CONTRACT_INVALID) {
+      // A broken device contract is a configuration mistake: same exit code.
+      log.fatal({ code: err.code }, err.message)
+      io.stderr.write(`outpost: ${err.message}\n`)
+      return ExitCodes.CONFIG
+    }
     if (err instanceof OutpostError) {
       log.fatal({ code: err.code, err: err.cause }, err.message)
       io.stderr.write(`outpost: ${err.message} (${err.code})\n`)

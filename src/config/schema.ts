@@ -111,6 +111,19 @@ const UpstreamSchema = Type.Object({
   tls: Nullable(TlsSchema, { default: null }),
 }, closed)
 
+export const UNKNOWN_TOPIC_POLICIES = ['dead-letter', 'forward', 'refuse'] as const
+
+const DeadLetterSchema = Type.Object({
+  maxEntries: Int(1, 100_000_000, 100_000),
+  maxBytes: Int(1_048_576, 1_099_511_627_776, 268_435_456),
+}, { ...closed, default: {} })
+
+const ContractsSchema = Type.Object({
+  dir: Nullable(Type.String({ minLength: 1 }), { default: null }),
+  unknownTopics: StringEnum(UNKNOWN_TOPIC_POLICIES, { default: 'dead-letter' }),
+  deadLetter: DeadLetterSchema,
+}, { ...closed, default: {} })
+
 export const OutpostSchema = Type.Object({
   gateway: GatewaySchema,
   log: LogSchema,
@@ -118,6 +131,7 @@ export const OutpostSchema = Type.Object({
   spool: SpoolSchema,
   forward: ForwardSchema,
   upstream: Nullable(UpstreamSchema, { default: null }),
+  contracts: ContractsSchema,
 }, closed)
 
 /** The schema of the `upstream` object, used to fill in a section created from the environment. */

@@ -11,6 +11,7 @@ const DEFAULTS: OutpostConfig = {
   spool: { groupCommitMs: 2, maxBatch: 1024, compactEveryAcks: 50000 },
   forward: { include: ['#'], exclude: [], qos0: true },
   upstream: null,
+  contracts: { dir: null, unknownTopics: 'dead-letter', deadLetter: { maxEntries: 100000, maxBytes: 268435456 } },
 }
 
 const parse = (text: string) => parseConfig(text, { source: 'test.yaml' })
