@@ -5,7 +5,7 @@ import type { UplinkRateLimit } from './types.js'
  * per second, each 0 = unlimited. Pure: the caller passes the time.
  *
  * Each bucket holds at most one second's worth of tokens (the burst) and
- * starts full. A message may be sent while both buckets are non-negative; its
+ * starts full. A message may be sent while both buckets hold tokens; its
  * cost is then taken whole, so a bucket can go into debt (a batch larger than
  * one second's worth is still sent, and what follows waits for the debt to
  * be paid). Long-run rate = the configured rate; no timer per event: the
@@ -42,7 +42,7 @@ export function createRateLimiter(limit: UplinkRateLimit, start: number): RateLi
       refill(now)
       let wait = 0
       for (const b of buckets) {
-        if (b.tokens < 0) wait = Math.max(wait, Math.ceil((-b.tokens / b.rate) * 1000))
+        if (b.tokens <= 0) wait = Math.max(wait, Math.floor((-b.tokens / b.rate) * 1000) + 1)
       }
       return wait
     },
