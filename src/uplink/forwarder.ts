@@ -164,7 +164,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   let gatheringSince = 0
   /** Server's Maximum Packet Size caps a batch, with room for the PUBLISH header and properties. */
   const maxBatchBytes = batch === undefined ? 0
-    : o.maxPacketSize === undefined ? batch.maxBytes : Math.max(1024, Math.min(batch.maxBytes, o.maxPacketSize - 512))
+    : o.maxPacketSize === undefined ? batch.maxBytes : Math.min(batch.maxBytes, o.maxPacketSize - 512)
 
   async function fill(): Promise<void> {
     if (reading || state !== 'running') return

@@ -256,3 +256,17 @@ t.test('a backlog many read-aheads long goes out complete and in order, plain an
     t.same(sent, Array.from({ length: 3050 }, (_, i) => `gw-1-${i}`), `${mode}: every record once, in seq order`)
   }
 })
+
+t.test('batched: the server Maximum Packet Size bounds batches; only an event too large alone is rejected', async (t) => {
+  const s = setup(t, { window: 10, batch: batchOptions(100), maxPacketSize: 1400 })
+  for (let i = 0; i < 6; i++) s.spool.append({ payload: Buffer.alloc(300, i) })
+  s.spool.append({ payload: Buffer.alloc(2000, 9) })
+  s.spool.append({ payload: Buffer.alloc(10, 1) })
+  s.fwd.start()
+  await until(() => s.calls.reduce((n, c) => n + decodeBatch(c.payload).events.length, 0) === 7 && s.spool.rejected.length === 1)
+  for (const c of s.calls) t.ok(c.payload.byteLength <= 1400 - 512, `batch payload ${c.payload.byteLength} bytes leaves room for the header`)
+  t.ok(s.calls.some((c) => ids(c).length > 1), 'still batching')
+  t.equal(s.spool.rejected[0]!.event.id, 'gw-1-6')
+  t.match(s.spool.rejected[0]!.reason, /Maximum Packet Size \(1400 bytes\)/)
+  t.same(s.calls.flatMap(ids), ['gw-1-0', 'gw-1-1', 'gw-1-2', 'gw-1-3', 'gw-1-4', 'gw-1-5', 'gw-1-7'])
+})
