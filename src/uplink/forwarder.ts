@@ -237,7 +237,10 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
           aheadAt-- // it starts the next batch
           break
         }
-        if (gathering.length === 0) gatheringSince = now()
+        if (gathering.length === 0) {
+          gatheringSince = now()
+          gatheringBytes = batch.overheadBytes
+        }
         gathering.push(event)
         gatheringBytes += size
       }

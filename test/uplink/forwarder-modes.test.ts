@@ -101,6 +101,7 @@ t.test('batched: maxBytes bounds a batch; an event larger than maxBytes goes alo
     const n = decodeBatch(c.payload).events.length
     if (n > 1) t.ok(c.payload.byteLength <= maxBytes, `a batch of ${n} is ${c.payload.byteLength} <= ${maxBytes} bytes`)
   }
+  t.ok(s.calls.some((c) => decodeBatch(c.payload).events.length === 3), 'three 300-byte events fit in 1200 bytes with the overhead')
   t.ok(s.calls.some((c) => ids(c).length === 1 && ids(c)[0] === 'gw-1-6'), 'the big one alone')
   t.same(s.calls.flatMap(ids), Array.from({ length: 8 }, (_, i) => `gw-1-${i}`), 'order kept across batches')
 })
