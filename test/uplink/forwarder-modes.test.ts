@@ -271,3 +271,37 @@ t.test('batched: the server Maximum Packet Size bounds batches; only an event to
   t.match(s.spool.rejected[0]!.reason, /Maximum Packet Size \(1400 bytes\)/)
   t.same(s.calls.flatMap(ids), ['gw-1-0', 'gw-1-1', 'gw-1-2', 'gw-1-3', 'gw-1-4', 'gw-1-5', 'gw-1-7'])
 })
+
+t.test('a failed read-ahead is reported once awaited, never unhandled, and the read is tried again', async (t) => {
+  const spool = createMemorySpool()
+  for (let i = 0; i < 600; i++) spool.append()
+  let reads = 0
+  const flaky: MemorySpool = Object.assign(Object.create(spool) as MemorySpool, {
+    readAfter(after: number, limit: number) {
+      reads++
+      // The second read is the prefetch started while the first chunk is sent.
+      return reads === 2 ? Promise.reject(new Error('disk says no')) : spool.readAfter(after, limit)
+    },
+  })
+  const errors: string[] = []
+  const sent: string[] = []
+  const fwd = createForwarder({
+    spool: flaky,
+    client: { publish(_topic, _payload, opts, cb) { sent.push(String(opts.properties?.userProperties?.['outpost-id'])); setImmediate(cb, null) } },
+    build: createPacketBuilder({ protocolVersion: 5, envelope: 'none', upstreamTopic: compileTopicTemplate('up/{topic}', 'gw') }),
+    window: 4,
+    ackTimeoutMs: 10_000,
+    maxAttempts: 3,
+    retryDelayMs: 30,
+    counters: { sent: 0, acked: 0, rejected: 0, retried: 0 },
+    settling: new Set(),
+    log: captureLog().log,
+    onDead: () => {},
+    onError: (message) => errors.push(message),
+  })
+  t.teardown(() => fwd.close())
+  fwd.start()
+  await until(() => spool.stats().pending === 0, 10_000)
+  t.same(errors, ['spool read failed: disk says no'])
+  t.same(sent, Array.from({ length: 600 }, (_, i) => `gw-1-${i}`), 'every record once, in order, after the retry')
+})
