@@ -22,11 +22,9 @@ export interface RateLimiter {
 interface Bucket { rate: number; tokens: number }
 
 export function createRateLimiter(limit: UplinkRateLimit, start: number): RateLimiter {
-  const buckets: Bucket[] = []
-  if (limit.eventsPerSec > 0) buckets.push({ rate: limit.eventsPerSec, tokens: limit.eventsPerSec })
-  const events = buckets[0]
-  if (limit.bytesPerSec > 0) buckets.push({ rate: limit.bytesPerSec, tokens: limit.bytesPerSec })
-  const bytes = limit.bytesPerSec > 0 ? buckets.at(-1) : undefined
+  const events: Bucket | null = limit.eventsPerSec > 0 ? { rate: limit.eventsPerSec, tokens: limit.eventsPerSec } : null
+  const bytes: Bucket | null = limit.bytesPerSec > 0 ? { rate: limit.bytesPerSec, tokens: limit.bytesPerSec } : null
+  const buckets = [events, bytes].filter((b): b is Bucket => b !== null)
   let last = start
 
   function refill(now: number): void {
@@ -49,8 +47,8 @@ export function createRateLimiter(limit: UplinkRateLimit, start: number): RateLi
     take(n, size, now) {
       if (buckets.length === 0) return
       refill(now)
-      if (limit.eventsPerSec > 0 && events !== undefined) events.tokens -= n
-      if (bytes !== undefined) bytes.tokens -= size
+      if (events !== null) events.tokens -= n
+      if (bytes !== null) bytes.tokens -= size
     },
   }
 }
