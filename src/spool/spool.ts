@@ -57,6 +57,7 @@ const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
 const MAX_SIZES = 200_000
 const DISCARD_CHUNK = 1000
+const INTAKE_LOG_MS = 30_000
 
 function digestOf(input: EventInput): string {
   return createHash('sha1')
@@ -157,6 +158,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
   const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }
   let intake: 'ok' | FullReason = 'ok'
+  /** Intake changes are logged at most once per INTAKE_LOG_MS: at the edge of a limit it flips with every ack. */
+  let intakeLoggedAt = Number.NEGATIVE_INFINITY
   let acksSinceCompact = 0
   let compacting = false
   const listeners = new Set<() => void>()
@@ -212,7 +215,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   function checkWritable(): void {
     const reason = admit(storeState(), limits, 0)
     if (reason === null && intake !== 'ok') {
-      log.info({ was: intake, bytes, freeBytes: guard.freeBytes }, 'spool takes new events again')
+      if (now() - intakeLoggedAt >= INTAKE_LOG_MS) {
+        intakeLoggedAt = now()
+        log.info({ was: intake, bytes, freeBytes: guard.freeBytes, refusedFull: counters.refusedFull }, 'spool takes new events again')
+      }
       intake = 'ok'
     }
     if (reason !== null || writableListeners.size === 0) return
@@ -353,6 +359,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   retentionTimer.unref()
   await guard.check()
 
+  function fullError(reason: FullReason): OutpostError {
+    if (reason === 'unavailable') {
+      return new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `spool cannot write: ${(health.lastError as Error | null)?.message ?? 'store unavailable'}`, { cause: health.lastError })
+    }
+    return new OutpostError(ErrorCodes.SPOOL_FULL, reason === 'max-bytes'
+      ? `spool holds ${bytes} bytes, limit spool.maxBytes = ${limits.maxBytes}`
+      : `${guard.freeBytes ?? 0} bytes free on the spool's disk, below spool.minFreeBytes = ${limits.minFreeBytes}`)
+  }
+
   /** Size of a record leaving the log: known if it was read in this run, else the average. */
   function takeSize(seq: number): number {
     const known = sizes.get(seq)
@@ -439,19 +454,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const record: StoredEvent = { ...input, seq, id, acceptedAt: now() }
       const value = encodeRecord(record)
       const size = KEY_BYTES + value.length
-      const refused = admit(storeState(), limits, size)
+      // Sticky until checkWritable clears it: once one append was refused, later
+      // (perhaps smaller) ones are too, so a device's events never overtake each other.
+      const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
       if (refused !== null) {
         counters.refusedFull++
         if (intake !== refused) {
           intake = refused
+          if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
+          else return Promise.reject(fullError(refused))
           log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
             'spool is not taking new events: devices are not acknowledged until there is room')
         }
-        return Promise.reject(refused === 'unavailable'
-          ? new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `spool cannot write: ${(health.lastError as Error | null)?.message ?? 'store unavailable'}`, { cause: health.lastError })
-          : new OutpostError(ErrorCodes.SPOOL_FULL, refused === 'max-bytes'
-            ? `spool holds ${bytes} bytes, limit spool.maxBytes = ${limits.maxBytes}`
-            : `${guard.freeBytes ?? 0} bytes free on the spool's disk, below spool.minFreeBytes = ${limits.minFreeBytes}`))
+        return Promise.reject(fullError(refused))
       }
       nextSeq++
       queuedAppends++
