@@ -497,6 +497,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           markRemoved(seq)
           if (hint) dedup.forget(input.clientId, hint.messageId, seq)
           health.writeFailed(err)
+          intake = 'unavailable'
           throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
         },
       )
@@ -602,7 +603,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         nextSeq,
         ...counters,
         bytes,
-        intake,
+        intake: health.writable ? intake : 'unavailable',
         freeBytes: guard.freeBytes,
       }
     },
