@@ -6,6 +6,7 @@ import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
 import { checkEvents } from './open-check.js'
+import { lostRanges, recordFiles } from './damage-report.js'
 import { openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, createDiscardRanges, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
@@ -42,6 +43,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   readonly epoch: number
   readonly status: SpoolStatus
   listRejected(limit?: number): Promise<RejectedEvent[]>
+  onWritable(listener: () => void): () => void
   close(): Promise<void>
 }
 
@@ -52,6 +54,7 @@ const META_NEXT_SEQ = 'nextSeq'
 const META_CLEAN = 'clean'
 const META_PENDING = 'pending'
 const META_BYTES = 'bytes'
+const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
@@ -75,7 +78,7 @@ function digestOf(input: EventInput): string {
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const log = opts.log
   const now = opts.now ?? Date.now
-  const { db, repaired } = await openDb(opts.dir, log)
+  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log)
   const subOpts = { keyEncoding: 'utf8', valueEncoding: 'view' } as const
   const events = db.sublevel<string, Uint8Array>('e', subOpts)
   const meta = db.sublevel<string, Uint8Array>('m', subOpts)
@@ -101,7 +104,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const metaBytes = await readMeta(META_BYTES)
   const stored = typeof metaPending === 'number' && typeof metaBytes === 'number' ? { pending: metaPending, bytes: metaBytes } : null
 
-  const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired })
+  const metaHead = await readMeta(META_HEAD)
+  const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired || startedEmpty })
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
     await writeOps(db, [
@@ -110,7 +114,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
-  const epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  let epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  // Without the stored epoch after damage, ids must still never repeat: take one from the clock
+  // (seconds since 1970, far above any count of restarts).
+  if ((repaired || startedEmpty) && typeof metaEpoch !== 'number') epoch = Math.max(epoch, Math.floor(now() / 1000))
   let nextSeq = Math.max(typeof metaNextSeq === 'number' ? metaNextSeq : 0, scan.lastSeq === null ? 0 : scan.lastSeq + 1)
   // Taken at start so a crash before the first append still moves the epoch on.
   await writeOps(db, [
@@ -121,7 +128,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const report: SpoolCheckReport = {
     records: scan.records, gaps: scan.gaps, unreadable: scan.unreadableKeys.length, epoch, cleanShutdown, repaired,
-    check: scan.check, checked: scan.checked, lost: 0, lostRanges: [], setAside: null,
+    check: scan.check, checked: scan.checked, lost: 0, lostRanges: [], setAside: asideDir,
+  }
+  if (repaired) {
+    const head = typeof metaHead === 'number' ? metaHead : (scan.firstSeq ?? nextSeq)
+    const lost = lostRanges(head, nextSeq, scan)
+    report.lost = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
+    report.lostRanges = lost.slice(0, 100)
+  }
+  if (repaired || startedEmpty) {
+    log.error({ ...report, lostRanges: report.lostRanges.slice(0, 20), problems, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED },
+      startedEmpty
+        ? 'spool was damaged beyond repair: moved aside whole, started empty; its events could not be counted'
+        : `spool was damaged and repaired: ${report.lost} event(s) lost; damaged files set aside in ${asideDir ?? '(could not set aside)'}`)
   }
   const reportLog = { ...report, gaps: scan.gaps.slice(0, 20), dir: opts.dir }
   if (scan.gaps.length > 0 || scan.unreadableKeys.length > 0 || repaired) {
@@ -179,6 +198,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       { type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(nextSeq) },
       { type: 'put', sublevel: meta, key: META_PENDING, value: encodeValue(pending + extraRecords) },
       { type: 'put', sublevel: meta, key: META_BYTES, value: encodeValue(bytes + extraBytes) },
+      { type: 'put', sublevel: meta, key: META_HEAD, value: encodeValue(lowWater) },
     ]
   }
 
@@ -625,7 +645,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       } else {
         log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
       }
+      const wasClean = db.status === 'open' && health.writable
       if (db.status === 'open') await db.close()
+      if (wasClean) await recordFiles(opts.dir).catch((err: unknown) => log.warn({ err }, 'could not record the spool\'s file list'))
       status = 'closed'
     },
   }

@@ -38,7 +38,7 @@ t.test('disk full: appends refused, reads and acks go on, appends accepted once 
   const skip = tryMount(mnt)
   if (skip !== null) {
     rmSync(mnt, { recursive: true, force: true })
-    t.skip(skip)
+    t.plan(0, skip) // reported as skipped, with the reason
     return
   }
   t.teardown(() => {
