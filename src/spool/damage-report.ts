@@ -72,10 +72,10 @@ export async function checkFiles(dir: string): Promise<string[]> {
     if (!/^MANIFEST-\d+$/.test(current)) problems.push('CURRENT is unreadable')
     else if (!names.includes(current)) problems.push(`${current} is missing`)
   }
-  const listed = await readFile(join(dir, FILE_LIST), 'utf8').then((s) => JSON.parse(s) as { files: Record<string, number> }, () => null)
+  const listed = await readFile(join(dir, FILE_LIST), 'utf8').then((s) => JSON.parse(s) as { files: Record<string, number> }).catch(() => null)
   if (listed !== null) {
     await rm(join(dir, FILE_LIST), { force: true })
-    for (const [name, size] of Object.entries(listed.files)) {
+    for (const [name, size] of Object.entries(listed.files ?? {})) {
       const now = await stat(join(dir, name)).then((s) => s.size, () => null)
       if (now === null) problems.push(`${name} is missing`)
       else if (now !== size) problems.push(`${name} is ${now} bytes, was ${size} at the last clean close`)
