@@ -7,7 +7,7 @@ import { checkFiles, moveAside, setAside } from './damage-report.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
-function causeCode(err: unknown): string | undefined {
+export function causeCode(err: unknown): string | undefined {
   const e = err as { code?: string; cause?: { code?: string } }
   return e?.cause?.code ?? e?.code
 }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
@@ -6,8 +8,8 @@ import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
 import { checkEvents } from './open-check.js'
-import { lostRanges, recordFiles } from './damage-report.js'
-import { openDb, writeOps, type WriteOp } from './open-db.js'
+import { lostRanges, moveAside, recordFiles, setAside } from './damage-report.js'
+import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, createDiscardRanges, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createStoreHealth } from './store-health.js'
@@ -44,6 +46,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   readonly status: SpoolStatus
   listRejected(limit?: number): Promise<RejectedEvent[]>
   onWritable(listener: () => void): () => void
+  writable(): boolean
   close(): Promise<void>
 }
 
@@ -58,7 +61,7 @@ const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
-const MAX_SIZES = 200_000
+const MAX_SIZES = 20_000
 const DISCARD_CHUNK = 1000
 const INTAKE_LOG_MS = 30_000
 
@@ -179,6 +182,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let intake: 'ok' | FullReason = 'ok'
   /** Intake changes are logged at most once per INTAKE_LOG_MS: at the edge of a limit it flips with every ack. */
   let intakeLoggedAt = Number.NEGATIVE_INFINITY
+  /** A repair of damage found while reading (repairLive); reads wait for it, appends are refused. */
+  let maintenance: Promise<void> = Promise.resolve()
+  let repairing = false
   let acksSinceCompact = 0
   let compacting = false
   const listeners = new Set<() => void>()
@@ -229,7 +235,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const writableListeners = new Set<() => void>()
   function storeState(): StoreState {
-    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable }
+    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable && !repairing }
   }
   /** Tell held appends to try again once nothing refuses them. */
   function checkWritable(): void {
@@ -444,6 +450,102 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
+  async function readRange(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    await health.settled()
+    await maintenance
+    if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
+    if (sizes.size > MAX_SIZES) sizes.clear()
+    const fromHead = afterSeq < 0
+    const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
+    const out: StoredEvent[] = []
+    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(committedNext), limit })) {
+      const seq = Number.parseInt(key, 16)
+      try {
+        out.push(decodeRecord(seq, raw))
+        sizes.set(seq, key.length + raw.length)
+      } catch (err) {
+        if (!(err instanceof RecordDecodeError)) throw err
+        await quarantineRecord(key, raw, err)
+        markRemoved(seq)
+        pending--
+        bytes = Math.max(0, bytes - key.length - raw.length)
+      }
+    }
+    // Everything below the first record found is gone: skip it next time.
+    if (fromHead) {
+      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? committedNext : lowWater)
+      while (lowWater < first) {
+        removedAbove.delete(lowWater)
+        lowWater++
+      }
+    }
+    return out
+  }
+
+  /**
+   * LevelDB found damage while reading (a garbled block: bytes overwritten
+   * inside a table, which no check at open can see without reading
+   * everything). Set the files aside, repair, count what is gone, go on.
+   */
+  function repairLive(cause: unknown): Promise<void> {
+    if (repairing) return maintenance
+    repairing = true
+    maintenance = (async () => {
+      log.error({ err: cause, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED }, 'spool damage found while reading; setting the files aside and repairing it')
+      await gc.drain().catch(() => undefined)
+      await deleting
+      await db.close()
+      let aside: string | null = null
+      try {
+        aside = await setAside(opts.dir)
+      } catch (err) {
+        log.error({ err }, 'could not set the damaged spool files aside; repairing anyway')
+      }
+      try {
+        await ClassicLevel.repair(opts.dir)
+        await db.open()
+      } catch (err) {
+        const moved = await moveAside(opts.dir)
+        await mkdir(opts.dir, { recursive: true })
+        await db.open()
+        log.error({ err, movedTo: moved, code: ErrorCodes.SPOOL_DAMAGED }, 'spool could not be repaired: moved aside whole, going on with an empty one')
+        aside ??= moved
+      }
+      for (const sub of [events, meta, dedupDb, rejectedDb, quarantine]) await sub.open()
+      const scan = await checkEvents(events, { cleanShutdown: false, counters: null, full: true })
+      for (const key of scan.unreadableKeys) await events.del(key)
+      const lost = lostRanges(lowWater, committedNext, scan).flatMap((r) => {
+        // Acknowledged above the head is not lost.
+        const out: Array<{ from: number; to: number }> = []
+        let from: number | null = null
+        for (let seq = r.from; seq <= r.to; seq++) {
+          const gone = !removedAbove.has(seq)
+          if (gone && from === null) from = seq
+          if (!gone && from !== null) { out.push({ from, to: seq - 1 }); from = null }
+        }
+        if (from !== null) out.push({ from, to: r.to })
+        return out
+      })
+      const lostCount = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
+      for (const r of lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
+      pending = scan.records
+      bytes = scan.bytes
+      sizes.clear()
+      report.repaired = true
+      report.lost += lostCount
+      report.lostRanges = report.lostRanges.concat(lost).slice(0, 100)
+      report.unreadable += scan.unreadableKeys.length
+      report.setAside = aside
+      await writeOps(db, metaOps(), true)
+      log.error({ lost: lostCount, lostRanges: lost.slice(0, 20), unreadable: scan.unreadableKeys.length, setAside: aside, code: ErrorCodes.SPOOL_DAMAGED },
+        `spool repaired while running: ${lostCount} event(s) lost; damaged files set aside in ${aside ?? '(could not set aside)'}`)
+    })().finally(() => {
+      repairing = false
+      checkWritable()
+    })
+    return maintenance
+  }
+
   const spool: Spool = {
     get report() { return report },
     get epoch() { return epoch },
@@ -525,33 +627,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
     async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
       assertOpen()
-      await health.settled()
-      if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened after a failed write')
-      if (sizes.size > MAX_SIZES) sizes.clear()
-      const fromHead = afterSeq < 0
-      const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
-      const out: StoredEvent[] = []
-      for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(committedNext), limit })) {
-        const seq = Number.parseInt(key, 16)
-        try {
-          out.push(decodeRecord(seq, raw))
-          sizes.set(seq, key.length + raw.length)
-        } catch (err) {
-          if (!(err instanceof RecordDecodeError)) throw err
-          await quarantineRecord(key, raw, err)
-          markRemoved(seq)
-          pending--
-        }
+      try {
+        return await readRange(afterSeq, limit)
+      } catch (err) {
+        if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
+        await repairLive(err)
+        return await readRange(afterSeq, limit)
       }
-      // Everything below the first record found is gone: skip it next time.
-      if (fromHead) {
-        const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? committedNext : lowWater)
-        while (lowWater < first) {
-          removedAbove.delete(lowWater)
-          lowWater++
-        }
-      }
-      return out
     },
 
     ack(seq: number): void {
@@ -604,6 +686,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         }
       }
       return out
+    },
+
+    writable(): boolean {
+      return status === 'open' && intake === 'ok' && admit(storeState(), limits, 0) === null
     },
 
     onWritable(listener: () => void): () => void {
