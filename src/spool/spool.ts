@@ -154,14 +154,41 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   const dedup = createDedupWindow(opts.dedupWindow ?? 256)
-  for await (const [key, raw] of dedupDb.iterator()) {
-    const sep = key.lastIndexOf('\u0000')
-    try {
-      const v = decodeValue(raw) as { digest: string; seq: number; id: string }
-      dedup.set(key.slice(0, sep), Number(key.slice(sep + 1)), { digest: v.digest, seq: v.seq, id: v.id, confirmed: false })
-    } catch {
-      log.warn({ key }, 'unreadable dedup entry skipped')
-    }
+  /**
+   * A device's stored dedup entries are loaded when it first publishes with a
+   * packet id in this run, not at open: open time and memory then do not grow
+   * with the number of devices (256 entries each) that ever published.
+   */
+  const dedupLoaded = new Set<string>()
+  const dedupLoading = new Map<string, Promise<void>>()
+  function loadDedup(clientId: string): Promise<void> {
+    let p = dedupLoading.get(clientId)
+    if (p) return p
+    p = (async () => {
+      const found: Array<{ messageId: number; entry: DedupEntry }> = []
+      const prefix = dedupKey(clientId, 0).slice(0, -1)
+      for await (const [key, raw] of dedupDb.iterator({ gte: prefix, lt: `${clientId}\u0001` })) {
+        try {
+          const v = decodeValue(raw) as { digest: string; seq: number; id: string }
+          found.push({ messageId: Number(key.slice(prefix.length)), entry: { digest: v.digest, seq: v.seq, id: v.id, confirmed: false } })
+        } catch {
+          log.warn({ key }, 'unreadable dedup entry skipped')
+        }
+      }
+      // Oldest first, so the window evicts in the order the previous run stored them.
+      found.sort((a, b) => a.entry.seq - b.entry.seq)
+      for (const f of found) {
+        // An entry this run already made for the same packet id is newer: keep it.
+        if (dedup.get(clientId, f.messageId) === undefined) dedup.set(clientId, f.messageId, f.entry)
+      }
+    })().catch((err: unknown) => {
+      log.warn({ err, clientId }, 'could not load the dedup window of a device; its re-sends from before the restart may be stored twice')
+    }).finally(() => {
+      dedupLoaded.add(clientId)
+      dedupLoading.delete(clientId)
+    })
+    dedupLoading.set(clientId, p)
+    return p
   }
 
   let status: SpoolStatus = 'open'
@@ -555,6 +582,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (status !== 'open') {
         return Promise.reject(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
       }
+      if (hint && !dedupLoaded.has(input.clientId)) {
+        // Appends of this device wait, in call order, for its window: its order is kept.
+        return loadDedup(input.clientId).then(() => spool.append(input, hint))
+      }
       let digest: string | undefined
       let entry: DedupEntry | undefined
       if (hint) {
@@ -728,6 +759,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       await deleting
       if (db.status === 'open' && health.writable) {
         await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
+        // LevelDB flushes its memtable before any compaction: compacting the tiny meta range
+        // writes out the write-ahead log, so the next open has no log to replay into memory.
+        await db.compactRange(meta.prefix, meta.prefix + '\uffff').catch((err: unknown) => log.warn({ err }, 'could not flush the spool\'s log at close'))
       } else {
         log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
       }
