@@ -11,7 +11,8 @@ import { checkEvents } from './open-check.js'
 import { lostRanges, moveAside, recordFiles, setAside } from './damage-report.js'
 import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
-import { admit, createDiscardRanges, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
@@ -62,7 +63,6 @@ const META_HEAD = 'head'
 const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
 const MAX_SIZES = 20_000
-const DISCARD_CHUNK = 1000
 const INTAKE_LOG_MS = 30_000
 
 function digestOf(input: EventInput): string {
@@ -319,97 +319,30 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     },
   })
 
-  // Retention: expiry and drop-oldest discard from the head, in chunks, one pass at a time.
-  const discarded = createDiscardRanges()
-  let retentionRunning = false
-  let retentionAgain = false
-  function scheduleRetention(): void {
-    if (retentionRunning) {
-      retentionAgain = true
-      return
-    }
-    if (limits.maxAgeMs <= 0 && trimTarget(storeState(), limits) === null) return
-    retentionRunning = true
-    void runRetention().catch((err: unknown) => log.warn({ err }, 'spool retention pass failed; trying again at the next check'))
-      .finally(() => {
-        retentionRunning = false
-        if (retentionAgain) {
-          retentionAgain = false
-          setImmediate(scheduleRetention)
-        }
-      })
-  }
-
-  async function runRetention(): Promise<void> {
-    if (status !== 'open' || !health.writable) return
-    if (limits.maxAgeMs > 0) {
-      const cutoff = now() - limits.maxAgeMs
-      await discardHead('expired', Number.POSITIVE_INFINITY, (e) => e.acceptedAt < cutoff)
-    }
-    const target = trimTarget(storeState(), limits)
-    if (target !== null) {
-      const freed = await discardHead(target.reason === 'max-bytes' ? 'dropped: spool.maxBytes' : 'dropped: spool.minFreeBytes', target.bytes, () => true)
-      if (target.reason === 'min-free' && freed > 0) {
-        // Deleted records free disk space only once compacted.
-        await deleting
-        await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
-        void guard.check()
-      }
-    }
-    checkWritable()
-  }
-
-  /** Discard records from the head while `keep` says so, up to `maxBytes`; returns the bytes freed. */
-  async function discardHead(reason: string, maxBytes: number, discard: (e: StoredEvent) => boolean): Promise<number> {
-    const counter = reason === 'expired' ? 'expired' : 'dropped'
-    let freed = 0
-    let done = false
-    while (!done && freed < maxBytes && status === 'open') {
-      const ops: BatchOp[] = []
-      let seen = 0
-      for await (const [key, raw] of events.iterator({ gte: seqKey(lowWater), lt: seqKey(committedNext), limit: DISCARD_CHUNK })) {
-        seen++
-        const seq = Number.parseInt(key, 16)
-        if (seq < lowWater || removedAbove.has(seq)) continue
-        let event: StoredEvent
-        try {
-          event = decodeRecord(seq, raw)
-        } catch {
-          continue // left for readAfter, which quarantines it
-        }
-        if (!discard(event)) {
-          done = true
-          break
-        }
-        const size = key.length + raw.length
-        ops.push({ type: 'del', sublevel: events, key })
-        discarded.add(reason, seq, event.id)
-        markRemoved(seq)
-        sizes.delete(seq)
-        pending--
-        bytes = Math.max(0, bytes - size)
-        counters[counter]++
-        freed += size
-        if (freed >= maxBytes) break
-      }
-      if (seen === 0) break
-      if (ops.length > 0) {
-        ops.push(...metaOps())
-        await writeOps(db, ops, false)
-      }
-      logDiscarded()
-    }
-    return freed
-  }
-
-  function logDiscarded(): void {
-    for (const r of discarded.take()) {
-      log.warn({ code: ErrorCodes.SPOOL_DISCARDED, ...r },
-        `spool discarded ${r.count} event(s) ${r.firstId} .. ${r.lastId} (${r.reason}); they will not be forwarded`)
-    }
-  }
-  const retentionTimer = setInterval(scheduleRetention, opts.checkIntervalMs ?? 5000)
-  retentionTimer.unref()
+  const retention = createRetentionRunner({
+    log,
+    limits,
+    now,
+    active: () => status === 'open' && health.writable && !repairing,
+    state: storeState,
+    head: (fromSeq, limit) => events.iterator({ gte: seqKey(Math.max(fromSeq, lowWater)), lt: seqKey(committedNext), limit }),
+    removed: (seq) => seq < lowWater || removedAbove.has(seq),
+    discard: (seq, size, kind) => {
+      markRemoved(seq)
+      sizes.delete(seq)
+      pending--
+      bytes = Math.max(0, bytes - size)
+      counters[kind]++
+    },
+    deleteKeys: (keys) => writeOps(db, [...keys.map((key): BatchOp => ({ type: 'del', sublevel: events, key })), ...metaOps()], false),
+    compactHead: async () => {
+      await deleting
+      await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
+      void guard.check()
+    },
+    afterPass: () => checkWritable(),
+  }, opts.checkIntervalMs ?? 5000)
+  const scheduleRetention = (): void => retention.schedule()
   await guard.check()
 
   function fullError(reason: FullReason): OutpostError {
@@ -751,7 +684,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       listeners.clear()
       writableListeners.clear()
       guard.stop()
-      clearInterval(retentionTimer)
+      retention.stop()
       await health.settled()
       await gc.drain().catch(() => undefined)
       if (deleteTimer) clearImmediate(deleteTimer)
