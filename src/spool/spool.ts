@@ -692,9 +692,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       await deleting
       if (db.status === 'open' && health.writable) {
         await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
-        // LevelDB flushes its memtable before any compaction: compacting the tiny meta range
-        // writes out the write-ahead log, so the next open has no log to replay into memory.
-        await db.compactRange(meta.prefix, meta.prefix + '\uffff').catch((err: unknown) => log.warn({ err }, 'could not flush the spool\'s log at close'))
+        // LevelDB flushes its memtable before any compaction: compacting a range past every key
+        // writes the write-ahead log out as one table and merges nothing else, so the next open
+        // has no log to replay into memory.
+        await db.compactRange('\uffff', '\uffff\uffff').catch((err: unknown) => log.warn({ err }, 'could not flush the spool\'s log at close'))
       } else {
         log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
       }

@@ -46,7 +46,7 @@ t.test('disk full: appends refused, reads and acks go on, appends accepted once 
     rmSync(mnt, { recursive: true, force: true })
   })
   const filler = join(mnt, 'filler')
-  writeFileSync(filler, Buffer.alloc(6 * 1024 * 1024, 1))
+  writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024, 1))
   const dir = join(mnt, 'spool')
   mkdirSync(dir)
   const cap = captureLog()
