@@ -418,7 +418,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const fromHead = afterSeq < 0
     const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
     const out: StoredEvent[] = []
-    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(committedNext), limit })) {
+    // The end as the iterator sees it: records committed while it runs are not in its snapshot.
+    const end = committedNext
+    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
       const seq = Number.parseInt(key, 16)
       try {
         out.push(decodeRecord(seq, raw))
@@ -433,7 +435,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
     // Everything below the first record found is gone: skip it next time.
     if (fromHead) {
-      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? committedNext : lowWater)
+      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? end : lowWater)
       while (lowWater < first) {
         removedAbove.delete(lowWater)
         lowWater++
