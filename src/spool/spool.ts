@@ -81,7 +81,7 @@ function digestOf(input: EventInput): string {
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const log = opts.log
   const now = opts.now ?? Date.now
-  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log)
+  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log, undefined, { waitForSpaceMs: opts.checkIntervalMs ?? 5000 })
   const subOpts = { keyEncoding: 'utf8', valueEncoding: 'view' } as const
   const events = db.sublevel<string, Uint8Array>('e', subOpts)
   const meta = db.sublevel<string, Uint8Array>('m', subOpts)
