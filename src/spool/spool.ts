@@ -247,7 +247,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     deletes = []
     if (ops.length === 0) return
     const count = ops.length
-    if (!health.writable) {
+    if (!health.writable || repairing) {
       failedDeletes.push(...ops)
       return
     }
@@ -474,7 +474,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       report.lostRanges = report.lostRanges.concat(res.lost).slice(0, 100)
       report.unreadable += res.scan.unreadableKeys.length
       report.setAside = res.setAside
-      await writeOps(db, metaOps(), true)
+      const retry = failedDeletes
+      failedDeletes = []
+      await writeOps(db, [...retry, ...metaOps()], true)
       log.error({ lost: res.lostCount, lostRanges: res.lost.slice(0, 20), unreadable: res.scan.unreadableKeys.length, setAside: res.setAside, code: ErrorCodes.SPOOL_DAMAGED },
         `spool repaired while running: ${res.lostCount} event(s) lost; damaged files set aside in ${res.setAside ?? '(could not set aside)'}`)
     })().finally(() => {
