@@ -100,7 +100,11 @@ async function runGateway(configFile: string, end: 'term' | 'kill'): Promise<Sam
         buf = buf.slice(nl + 1)
         let rec: Record<string, unknown>
         try { rec = JSON.parse(line) as Record<string, unknown> } catch { continue }
-        if (typeof rec.msg === 'string' && rec.msg.startsWith('spool ')) openLog ??= rec
+        if (typeof rec.msg === 'string' && rec.msg.startsWith('spool ')) {
+          // The report without this machine's details (paths, pid, host, time).
+          const { dir: _dir, pid: _pid, hostname: _host, time: _time, ...report } = rec
+          openLog ??= report
+        }
         if (rec.msg === 'configuration loaded') configAt = Number(rec.time)
         if (rec.msg === 'accepting device connections') {
           acceptingAt = Number(rec.time)
