@@ -315,6 +315,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       void health.diskSample(free).then(() => {
         checkWritable()
         scheduleRetention()
+        // Below the free-space floor, acknowledged records free disk space only once compacted:
+        // do not wait for compactEveryAcks.
+        if (intake === 'min-free') maybeCompact(true)
       })
     },
   })
@@ -384,16 +387,24 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
   }
 
-  function maybeCompact(): void {
+  /** Head position of the last compaction: acked records below it no longer take disk space. */
+  let compactedUpTo = 0
+  function maybeCompact(force = false): void {
     const every = opts.compactEveryAcks ?? 50_000
-    if (every <= 0 || acksSinceCompact < every || compacting || !health.writable) return
+    if (compacting || !health.writable || repairing) return
+    if (!force && (every <= 0 || acksSinceCompact < every)) return
+    if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     compacting = true
     const end = lowWater
     const started = now()
     deleting
       .then(() => db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(end)))
-      .then(() => log.debug({ upTo: end, ms: now() - started }, 'spool compacted'))
+      .then(() => {
+        compactedUpTo = end
+        log.debug({ upTo: end, ms: now() - started }, 'spool compacted')
+        if (force) void guard.check()
+      })
       .catch((err: unknown) => log.warn({ err }, 'spool compaction failed'))
       .finally(() => { compacting = false })
   }

@@ -113,11 +113,16 @@ t.test('maxAgeSec: old events expire whatever the policy', async (t) => {
 t.test('minFreeBytes: refused below the floor, accepted again when the disk check sees room', async (t) => {
   const dir = t.testdir()
   let free = 1_000_000
-  const { spool } = await open(dir, { limits: { minFreeBytes: 500_000 }, checkIntervalMs: 100, statfs: async () => ({ bavail: free, bsize: 1 }) })
+  const { spool, cap } = await open(dir, { limits: { minFreeBytes: 500_000 }, checkIntervalMs: 100, statfs: async () => ({ bavail: free, bsize: 1 }) })
+  await spool.append(ev(1))
   await spool.append(ev(1))
   free = 100_000
   await until(() => spool.stats().freeBytes === 100_000, 'a disk check')
   await t.rejects(spool.append(ev(2)), { code: 'OUTPOST_SPOOL_FULL', message: /minFreeBytes/ })
+  const [first] = await spool.readAfter(-1, 1)
+  spool.ack(first!.seq)
+  await until(() => cap.find('spool compacted').length > 0, 'a compaction of the acknowledged head')
+  t.pass('below the floor, acknowledged records are compacted at the next disk check, not after compactEveryAcks')
   let told = false
   spool.onWritable(() => { told = true })
   free = 2_000_000
