@@ -71,6 +71,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       groupCommitMs: config.spool.groupCommitMs,
       maxBatch: config.spool.maxBatch,
       compactEveryAcks: config.spool.compactEveryAcks,
+      limits: {
+        maxBytes: config.spool.maxBytes,
+        maxAgeMs: config.spool.maxAgeSec * 1000,
+        minFreeBytes: config.spool.minFreeBytes,
+        onFull: config.spool.onFull,
+      },
+      checkIntervalMs: config.spool.checkIntervalMs,
     })
     closers.push(() => spool.close())
 
@@ -101,7 +108,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       storeQos0: config.forward.qos0,
       log: log.child({ part: 'broker' }),
       ...(gate === undefined ? {} : { contracts: gate }),
+      holdMs: config.spool.holdMs,
+      maxHeld: config.spool.maxHeld,
     })
+    // Publishes held for room in the spool are refused at shutdown, after the broker closed.
+    closers.push(async () => ingest.close())
     const broker: DeviceBroker = await startDeviceBroker({
       host: config.broker.host,
       port: config.broker.port,
@@ -132,7 +143,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
     const stats = (): GatewayStats => ({
       spool: spool.stats(),
-      ingest: { ...ingest.stats },
+      ingest: { ...ingest.stats, hold: { ...ingest.stats.hold } },
       uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
       devices: broker.connectedClients(),
       ...(deadLetterStats === undefined ? {} : { deadLetter: deadLetterStats() }),

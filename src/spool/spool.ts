@@ -2,11 +2,17 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
+import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
-import { openDb, writeOps, type WriteOp } from './open-db.js'
+import { checkEvents } from './open-check.js'
+import { lostRanges, recordFiles, seqSet } from './damage-report.js'
+import { repairWhileOpen } from './live-repair.js'
+import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
-import { scanEvents } from './scan.js'
+import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { createRetentionRunner } from './retention-runner.js'
+import { createStoreHealth } from './store-health.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
@@ -24,6 +30,12 @@ export interface SpoolOptions {
   /** Packet ids remembered per device for retransmission dedup. */
   dedupWindow?: number
   now?: () => number
+  /** Retention limits; none by default. */
+  limits?: Partial<RetentionLimits>
+  /** How often free disk space and event ages are checked (ms). */
+  checkIntervalMs?: number
+  /** For tests: a statfs stand-in. */
+  statfs?: StatFs
 }
 
 export type SpoolStatus = 'open' | 'closing' | 'closed'
@@ -33,6 +45,8 @@ export interface Spool extends SpoolReader, SpoolWriter {
   readonly epoch: number
   readonly status: SpoolStatus
   listRejected(limit?: number): Promise<RejectedEvent[]>
+  onWritable(listener: () => void): () => void
+  writable(): boolean
   close(): Promise<void>
 }
 
@@ -41,6 +55,14 @@ type BatchOp = WriteOp
 const META_EPOCH = 'epoch'
 const META_NEXT_SEQ = 'nextSeq'
 const META_CLEAN = 'clean'
+const META_PENDING = 'pending'
+const META_BYTES = 'bytes'
+const META_HEAD = 'head'
+/** Logical size of a record: its key plus its encoded value. */
+const KEY_BYTES = 16
+/** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
+const MAX_SIZES = 20_000
+const INTAKE_LOG_MS = 30_000
 
 function digestOf(input: EventInput): string {
   return createHash('sha1')
@@ -58,7 +80,7 @@ function digestOf(input: EventInput): string {
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const log = opts.log
   const now = opts.now ?? Date.now
-  const { db, repaired } = await openDb(opts.dir, log)
+  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log, undefined, { waitForSpaceMs: opts.checkIntervalMs ?? 5000 })
   const subOpts = { keyEncoding: 'utf8', valueEncoding: 'view' } as const
   const events = db.sublevel<string, Uint8Array>('e', subOpts)
   const meta = db.sublevel<string, Uint8Array>('m', subOpts)
@@ -80,8 +102,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const metaEpoch = await readMeta(META_EPOCH)
   const metaNextSeq = await readMeta(META_NEXT_SEQ)
   const cleanShutdown = (await readMeta(META_CLEAN)) === true
+  const metaPending = await readMeta(META_PENDING)
+  const metaBytes = await readMeta(META_BYTES)
+  const stored = typeof metaPending === 'number' && typeof metaBytes === 'number' ? { pending: metaPending, bytes: metaBytes } : null
 
-  const scan = await scanEvents(cleanShutdown ? events.keys() : events.iterator(), !cleanShutdown)
+  const metaHead = await readMeta(META_HEAD)
+  const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired || startedEmpty })
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
     await writeOps(db, [
@@ -90,7 +116,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
-  const epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  let epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  // Without the stored epoch after damage, ids must still never repeat: take one from the clock
+  // (seconds since 1970, far above any count of restarts).
+  if ((repaired || startedEmpty) && typeof metaEpoch !== 'number') epoch = Math.max(epoch, Math.floor(now() / 1000))
   let nextSeq = Math.max(typeof metaNextSeq === 'number' ? metaNextSeq : 0, scan.lastSeq === null ? 0 : scan.lastSeq + 1)
   // Taken at start so a crash before the first append still moves the epoch on.
   await writeOps(db, [
@@ -101,6 +130,20 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const report: SpoolCheckReport = {
     records: scan.records, gaps: scan.gaps, unreadable: scan.unreadableKeys.length, epoch, cleanShutdown, repaired,
+    check: scan.check, checked: scan.checked, lost: 0, lostRanges: [], setAside: asideDir,
+  }
+  if (repaired) {
+    const head = typeof metaHead === 'number' ? metaHead : (scan.firstSeq ?? nextSeq)
+    const quarantined = seqSet(scan.unreadableKeys)
+    const lost = lostRanges(head, nextSeq, scan, (seq) => quarantined.has(seq))
+    report.lost = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
+    report.lostRanges = lost.slice(0, 100)
+  }
+  if (repaired || startedEmpty) {
+    log.error({ ...report, lostRanges: report.lostRanges.slice(0, 20), problems, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED },
+      startedEmpty
+        ? 'spool was damaged beyond repair: moved aside whole, started empty; its events could not be counted'
+        : `spool was damaged and repaired: ${report.lost} event(s) lost; damaged files set aside in ${asideDir ?? '(could not set aside)'}`)
   }
   const reportLog = { ...report, gaps: scan.gaps.slice(0, 20), dir: opts.dir }
   if (scan.gaps.length > 0 || scan.unreadableKeys.length > 0 || repaired) {
@@ -111,14 +154,41 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   const dedup = createDedupWindow(opts.dedupWindow ?? 256)
-  for await (const [key, raw] of dedupDb.iterator()) {
-    const sep = key.lastIndexOf('\u0000')
-    try {
-      const v = decodeValue(raw) as { digest: string; seq: number; id: string }
-      dedup.set(key.slice(0, sep), Number(key.slice(sep + 1)), { digest: v.digest, seq: v.seq, id: v.id, confirmed: false })
-    } catch {
-      log.warn({ key }, 'unreadable dedup entry skipped')
-    }
+  /**
+   * A device's stored dedup entries are loaded when it first publishes with a
+   * packet id in this run, not at open: open time and memory then do not grow
+   * with the number of devices (256 entries each) that ever published.
+   */
+  const dedupLoaded = new Set<string>()
+  const dedupLoading = new Map<string, Promise<void>>()
+  function loadDedup(clientId: string): Promise<void> {
+    let p = dedupLoading.get(clientId)
+    if (p) return p
+    p = (async () => {
+      const found: Array<{ messageId: number; entry: DedupEntry }> = []
+      const prefix = dedupKey(clientId, 0).slice(0, -1)
+      for await (const [key, raw] of dedupDb.iterator({ gte: prefix, lt: `${clientId}\u0001` })) {
+        try {
+          const v = decodeValue(raw) as { digest: string; seq: number; id: string }
+          found.push({ messageId: Number(key.slice(prefix.length)), entry: { digest: v.digest, seq: v.seq, id: v.id, confirmed: false } })
+        } catch {
+          log.warn({ key }, 'unreadable dedup entry skipped')
+        }
+      }
+      // Oldest first, so the window evicts in the order the previous run stored them.
+      found.sort((a, b) => a.entry.seq - b.entry.seq)
+      for (const f of found) {
+        // An entry this run already made for the same packet id is newer: keep it.
+        if (dedup.get(clientId, f.messageId) === undefined) dedup.set(clientId, f.messageId, f.entry)
+      }
+    })().catch((err: unknown) => {
+      log.warn({ err, clientId }, 'could not load the dedup window of a device; its re-sends from before the restart may be stored twice')
+    }).finally(() => {
+      dedupLoaded.add(clientId)
+      dedupLoading.delete(clientId)
+    })
+    dedupLoading.set(clientId, p)
+    return p
   }
 
   let status: SpoolStatus = 'open'
@@ -129,7 +199,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Highest committed seq + 1: what the reader may see. */
   let committedNext = nextSeq
   let pending = scan.records
-  const counters = { appended: 0, acked: 0, rejected: 0 }
+  let bytes = scan.bytes
+  /** Appends submitted to the group commit and not yet settled: counted in the metadata their batch writes. */
+  let queuedAppends = 0
+  let queuedBytes = 0
+  const sizes = new Map<number, number>()
+  const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
+  const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }
+  let intake: 'ok' | FullReason = 'ok'
+  /** Intake changes are logged at most once per INTAKE_LOG_MS: at the edge of a limit it flips with every ack. */
+  let intakeLoggedAt = Number.NEGATIVE_INFINITY
+  /** A repair of damage found while reading (repairLive); reads wait for it, appends are refused. */
+  let maintenance: Promise<void> = Promise.resolve()
+  let repairing = false
   let acksSinceCompact = 0
   let compacting = false
   const listeners = new Set<() => void>()
@@ -138,24 +220,151 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     delayMs: opts.groupCommitMs ?? 2,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
-      const upTo = nextSeq
-      ops.push({ type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(upTo) })
+      ops.push(...metaOps(queuedAppends, queuedBytes))
       await writeOps(db, ops, true)
     },
   })
+
+  /** Counters written with every batch, so open needs no scan to know them (docs/architecture.md). */
+  function metaOps(extraRecords = 0, extraBytes = 0): BatchOp[] {
+    return [
+      { type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(nextSeq) },
+      { type: 'put', sublevel: meta, key: META_PENDING, value: encodeValue(pending + extraRecords) },
+      { type: 'put', sublevel: meta, key: META_BYTES, value: encodeValue(bytes + extraBytes) },
+      { type: 'put', sublevel: meta, key: META_HEAD, value: encodeValue(lowWater) },
+    ]
+  }
 
   // Deletes after an upstream ack are not synced: a lost delete costs one re-send.
   let deletes: BatchOp[] = []
   let deleteTimer: NodeJS.Immediate | null = null
   let deleting: Promise<void> = Promise.resolve()
+  /** Deletes a failed write refused: written again once the store is reopened. */
+  let failedDeletes: BatchOp[] = []
   const flushDeletes = (): void => {
     deleteTimer = null
     const ops = deletes
     deletes = []
     if (ops.length === 0) return
+    const count = ops.length
+    if (!health.writable || repairing) {
+      failedDeletes.push(...ops)
+      return
+    }
+    ops.push(...metaOps())
     deleting = deleting.then(() => writeOps(db, ops, false)).catch((err: unknown) => {
-      log.warn({ err, count: ops.length }, 'deleting acknowledged records failed; they will be sent again after restart')
+      health.writeFailed(err)
+      failedDeletes.push(...ops.slice(0, count))
+      log.warn({ err, count }, 'deleting acknowledged records failed; retried when the store is writable again')
     })
+    checkWritable()
+  }
+
+  const writableListeners = new Set<() => void>()
+  function storeState(): StoreState {
+    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable && !repairing }
+  }
+  /** Tell held appends to try again once nothing refuses them. */
+  function checkWritable(): void {
+    const reason = admit(storeState(), limits, 0)
+    if (reason === null && intake !== 'ok') {
+      if (now() - intakeLoggedAt >= INTAKE_LOG_MS) {
+        intakeLoggedAt = now()
+        log.info({ was: intake, bytes, freeBytes: guard.freeBytes, refusedFull: counters.refusedFull }, 'spool takes new events again')
+      }
+      intake = 'ok'
+    }
+    if (reason !== null || writableListeners.size === 0) return
+    for (const l of [...writableListeners]) {
+      try {
+        l()
+      } catch (err) {
+        log.error({ err }, 'spool writable listener failed')
+      }
+    }
+  }
+
+  const health = createStoreHealth({
+    dir: opts.dir,
+    log,
+    minFreeBytes: limits.minFreeBytes,
+    reopen: async () => {
+      await gc.drain().catch(() => undefined)
+      await deleting
+      await db.close()
+      await db.open()
+      for (const sub of [events, meta, dedupDb, rejectedDb, quarantine]) await sub.open()
+      const retry = failedDeletes
+      failedDeletes = []
+      try {
+        await writeOps(db, [...retry, ...metaOps()], true)
+      } catch (err) {
+        failedDeletes = retry.concat(failedDeletes)
+        throw err
+      }
+    },
+    onRecovered: () => checkWritable(),
+  })
+
+  const guard = createDiskGuard({
+    dir: opts.dir,
+    intervalMs: opts.checkIntervalMs ?? 5000,
+    ...(opts.statfs ? { statfs: opts.statfs } : {}),
+    onSample: (free, err) => {
+      if (err !== undefined) log.warn({ err }, 'could not read the free space of the spool\'s filesystem')
+      void health.diskSample(free).then(() => {
+        checkWritable()
+        scheduleRetention()
+        // Below the free-space floor, acknowledged records free disk space only once compacted:
+        // do not wait for compactEveryAcks.
+        if (intake === 'min-free') maybeCompact(true)
+      })
+    },
+  })
+
+  const retention = createRetentionRunner({
+    log,
+    limits,
+    now,
+    active: () => status === 'open' && health.writable && !repairing,
+    state: storeState,
+    head: (fromSeq, limit) => events.iterator({ gte: seqKey(Math.max(fromSeq, lowWater)), lt: seqKey(committedNext), limit }),
+    removed: (seq) => seq < lowWater || removedAbove.has(seq),
+    discard: (seq, size, kind) => {
+      markRemoved(seq)
+      sizes.delete(seq)
+      pending--
+      bytes = Math.max(0, bytes - size)
+      counters[kind]++
+    },
+    deleteKeys: (keys) => writeOps(db, [...keys.map((key): BatchOp => ({ type: 'del', sublevel: events, key })), ...metaOps()], false),
+    compactHead: async () => {
+      await deleting
+      await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
+      void guard.check()
+    },
+    afterPass: () => checkWritable(),
+  }, opts.checkIntervalMs ?? 5000)
+  const scheduleRetention = (): void => retention.schedule()
+  await guard.check()
+
+  function fullError(reason: FullReason): OutpostError {
+    if (reason === 'unavailable') {
+      return new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `spool cannot write: ${(health.lastError as Error | null)?.message ?? 'store unavailable'}`, { cause: health.lastError })
+    }
+    return new OutpostError(ErrorCodes.SPOOL_FULL, reason === 'max-bytes'
+      ? `spool holds ${bytes} bytes, limit spool.maxBytes = ${limits.maxBytes}`
+      : `${guard.freeBytes ?? 0} bytes free on the spool's disk, below spool.minFreeBytes = ${limits.minFreeBytes}`)
+  }
+
+  /** Size of a record leaving the log: known if it was read in this run, else the average. */
+  function takeSize(seq: number): number {
+    const known = sizes.get(seq)
+    if (known !== undefined) {
+      sizes.delete(seq)
+      return known
+    }
+    return pending > 0 ? Math.round(bytes / pending) : 0
   }
 
   function markRemoved(seq: number): void {
@@ -178,16 +387,24 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
   }
 
-  function maybeCompact(): void {
+  /** Head position of the last compaction: acked records below it no longer take disk space. */
+  let compactedUpTo = 0
+  function maybeCompact(force = false): void {
     const every = opts.compactEveryAcks ?? 50_000
-    if (every <= 0 || acksSinceCompact < every || compacting) return
+    if (compacting || !health.writable || repairing) return
+    if (!force && (every <= 0 || acksSinceCompact < every)) return
+    if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     compacting = true
     const end = lowWater
     const started = now()
     deleting
       .then(() => db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(end)))
-      .then(() => log.debug({ upTo: end, ms: now() - started }, 'spool compacted'))
+      .then(() => {
+        compactedUpTo = end
+        log.debug({ upTo: end, ms: now() - started }, 'spool compacted')
+        if (force) void guard.check()
+      })
       .catch((err: unknown) => log.warn({ err }, 'spool compaction failed'))
       .finally(() => { compacting = false })
   }
@@ -204,6 +421,82 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
+  async function readRange(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    await health.settled()
+    await maintenance
+    if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
+    if (sizes.size > MAX_SIZES) sizes.clear()
+    const fromHead = afterSeq < 0
+    const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
+    const out: StoredEvent[] = []
+    // The end as the iterator sees it: records committed while it runs are not in its snapshot.
+    const end = committedNext
+    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
+      const seq = Number.parseInt(key, 16)
+      try {
+        out.push(decodeRecord(seq, raw))
+        sizes.set(seq, key.length + raw.length)
+      } catch (err) {
+        if (!(err instanceof RecordDecodeError)) throw err
+        await quarantineRecord(key, raw, err)
+        markRemoved(seq)
+        pending--
+        bytes = Math.max(0, bytes - key.length - raw.length)
+      }
+    }
+    // Everything below the first record found is gone: skip it next time.
+    if (fromHead) {
+      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? end : lowWater)
+      while (lowWater < first) {
+        removedAbove.delete(lowWater)
+        lowWater++
+      }
+    }
+    return out
+  }
+
+  /**
+   * LevelDB found damage while reading (a garbled block: bytes overwritten
+   * inside a table, which no check at open can see without reading
+   * everything). Set the files aside, repair, count what is gone, go on.
+   */
+  function repairLive(cause: unknown): Promise<void> {
+    if (repairing) return maintenance
+    repairing = true
+    maintenance = (async () => {
+      log.error({ err: cause, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED }, 'spool damage found while reading; setting the files aside and repairing it')
+      const res = await repairWhileOpen({
+        dir: opts.dir, log, db, events, quarantine,
+        sublevels: [events, meta, dedupDb, rejectedDb, quarantine],
+        quiesce: async () => {
+          await gc.drain().catch(() => undefined)
+          await deleting
+        },
+        head: lowWater,
+        end: committedNext,
+        acked: (seq) => removedAbove.has(seq),
+      })
+      for (const r of res.lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
+      pending = res.scan.records
+      bytes = res.scan.bytes
+      sizes.clear()
+      report.repaired = true
+      report.lost += res.lostCount
+      report.lostRanges = report.lostRanges.concat(res.lost).slice(0, 100)
+      report.unreadable += res.scan.unreadableKeys.length
+      report.setAside = res.setAside
+      const retry = failedDeletes
+      failedDeletes = []
+      await writeOps(db, [...retry, ...metaOps()], true)
+      log.error({ lost: res.lostCount, lostRanges: res.lost.slice(0, 20), unreadable: res.scan.unreadableKeys.length, setAside: res.setAside, code: ErrorCodes.SPOOL_DAMAGED },
+        `spool repaired while running: ${res.lostCount} event(s) lost; damaged files set aside in ${res.setAside ?? '(could not set aside)'}`)
+    })().finally(() => {
+      repairing = false
+      checkWritable()
+    })
+    return maintenance
+  }
+
   const spool: Spool = {
     get report() { return report },
     get epoch() { return epoch },
@@ -212,6 +505,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     append(input: EventInput, hint?: DedupHint): Promise<AppendResult> {
       if (status !== 'open') {
         return Promise.reject(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
+      }
+      if (hint && !dedupLoaded.has(input.clientId)) {
+        // Appends of this device wait, in call order, for its window: its order is kept.
+        return loadDedup(input.clientId).then(() => spool.append(input, hint))
       }
       let digest: string | undefined
       let entry: DedupEntry | undefined
@@ -229,10 +526,29 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           })
         }
       }
-      const seq = nextSeq++
+      const seq = nextSeq
       const id = eventId(opts.gatewayId, epoch, seq)
       const record: StoredEvent = { ...input, seq, id, acceptedAt: now() }
-      const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value: encodeRecord(record) }]
+      const value = encodeRecord(record)
+      const size = KEY_BYTES + value.length
+      // Sticky until checkWritable clears it: once one append was refused, later
+      // (perhaps smaller) ones are too, so a device's events never overtake each other.
+      const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
+      if (refused !== null) {
+        counters.refusedFull++
+        if (intake !== refused) {
+          intake = refused
+          if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
+          else return Promise.reject(fullError(refused))
+          log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
+            'spool is not taking new events: devices are not acknowledged until there is room')
+        }
+        return Promise.reject(fullError(refused))
+      }
+      nextSeq++
+      queuedAppends++
+      queuedBytes += size
+      const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
       if (hint && digest !== undefined) {
         entry = { digest, seq, id, confirmed: false }
         const evicted = dedup.set(input.clientId, hint.messageId, entry)
@@ -241,52 +557,45 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       }
       return gc.submit(ops).then(
         () => {
+          queuedAppends--
+          queuedBytes -= size
           if (entry) entry.confirmed = true
           counters.appended++
           pending++
+          bytes += size
+          if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
           if (seq + 1 > committedNext) committedNext = seq + 1
           queueMicrotask(notify)
           return { seq, id, duplicate: false }
         },
         (err: unknown) => {
+          queuedAppends--
+          queuedBytes -= size
           markRemoved(seq)
           if (hint) dedup.forget(input.clientId, hint.messageId, seq)
-          throw new OutpostError(ErrorCodes.SPOOL_WRITE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
+          health.writeFailed(err)
+          intake = 'unavailable'
+          throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
         },
       )
     },
 
     async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
       assertOpen()
-      const fromHead = afterSeq < 0
-      const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
-      const out: StoredEvent[] = []
-      for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(committedNext), limit })) {
-        const seq = Number.parseInt(key, 16)
-        try {
-          out.push(decodeRecord(seq, raw))
-        } catch (err) {
-          if (!(err instanceof RecordDecodeError)) throw err
-          await quarantineRecord(key, raw, err)
-          markRemoved(seq)
-          pending--
-        }
+      try {
+        return await readRange(afterSeq, limit)
+      } catch (err) {
+        if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
+        await repairLive(err)
+        return await readRange(afterSeq, limit)
       }
-      // Everything below the first record found is gone: skip it next time.
-      if (fromHead) {
-        const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? committedNext : lowWater)
-        while (lowWater < first) {
-          removedAbove.delete(lowWater)
-          lowWater++
-        }
-      }
-      return out
     },
 
     ack(seq: number): void {
       if (status === 'closed') return
       if (seq < lowWater || removedAbove.has(seq)) return
       markRemoved(seq)
+      bytes = Math.max(0, bytes - takeSize(seq))
       pending--
       counters.acked++
       acksSinceCompact++
@@ -316,6 +625,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       ])
       if (event.seq >= lowWater && !removedAbove.has(event.seq)) {
         markRemoved(event.seq)
+        bytes = Math.max(0, bytes - takeSize(event.seq))
         pending--
         counters.rejected++
       }
@@ -333,6 +643,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       return out
     },
 
+    writable(): boolean {
+      return status === 'open' && intake === 'ok' && admit(storeState(), limits, 0) === null
+    },
+
+    onWritable(listener: () => void): () => void {
+      writableListeners.add(listener)
+      return () => { writableListeners.delete(listener) }
+    },
+
     onAppend(listener: () => void): () => void {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -344,6 +663,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         headSeq: pending > 0 ? lowWater : null,
         nextSeq,
         ...counters,
+        bytes,
+        intake: health.writable ? intake : 'unavailable',
+        freeBytes: guard.freeBytes,
       }
     },
 
@@ -351,12 +673,26 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (status !== 'open') return
       status = 'closing'
       listeners.clear()
-      await gc.drain()
+      writableListeners.clear()
+      guard.stop()
+      retention.stop()
+      await health.settled()
+      await gc.drain().catch(() => undefined)
       if (deleteTimer) clearImmediate(deleteTimer)
       flushDeletes()
       await deleting
-      await writeOps(db, [{ type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
-      await db.close()
+      if (db.status === 'open' && health.writable) {
+        await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
+        // LevelDB flushes its memtable before any compaction: compacting a range past every key
+        // writes the write-ahead log out as one table and merges nothing else, so the next open
+        // has no log to replay into memory.
+        await db.compactRange('\uffff', '\uffff\uffff').catch((err: unknown) => log.warn({ err }, 'could not flush the spool\'s log at close'))
+      } else {
+        log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
+      }
+      const wasClean = db.status === 'open' && health.writable
+      if (db.status === 'open') await db.close()
+      if (wasClean) await recordFiles(opts.dir).catch((err: unknown) => log.warn({ err }, 'could not record the spool\'s file list'))
       status = 'closed'
     },
   }
