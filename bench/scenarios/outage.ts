@@ -1,0 +1,3 @@
+import type { Context } from '../harness/context.js'
+import type { ScenarioResult } from '../harness/metrics.js'
+export async function outage(_ctx: Context): Promise<ScenarioResult> { throw new Error('todo') }
