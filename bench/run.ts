@@ -6,7 +6,7 @@
  *   npm run bench                       full run, writes docs/benchmarks.md (~20 min)
  *   npm run bench:quick                 small counts, 1 round, report in the temp dir
  *   npx tsx bench/run.ts [--quick] [--only throughput,latency,outage,backlog,kill9]
- *                        [--rounds N] [--cpu-prof DIR] [--out FILE] [--keep]
+ *                        [--rounds N] [--cpu-prof DIR] [--out FILE] [--keep] [--backlog N]
  *
  * dist/ must be built first (the npm scripts do it).
  */
@@ -22,7 +22,7 @@ import type { ScenarioResult } from './harness/metrics.js'
 import { probeBatch } from './harness/outpost.js'
 import { renderReport } from './harness/report.js'
 import { startSubscriber } from './harness/subscriber.js'
-import { backlog } from './scenarios/backlog.js'
+import { backlog, backlogScenario } from './scenarios/backlog.js'
 import { kill9 } from './scenarios/kill9.js'
 import { latency } from './scenarios/latency.js'
 import { outage } from './scenarios/outage.js'
@@ -41,8 +41,11 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    /** Events in the backlog scenario (default 1,000,000; 100,000 with --quick). */
+    backlog: { type: 'string' },
   },
 })
+if (values.backlog !== undefined) SCENARIOS.backlog = backlogScenario(Number(values.backlog))
 
 const quick = values.quick === true
 const rounds = Number(values.rounds ?? (quick ? 1 : 3))
@@ -51,7 +54,7 @@ const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? Obj
 for (const name of only) {
   if (!(name in SCENARIOS)) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`)
 }
-const complete = !quick && only.length === Object.keys(SCENARIOS).length && rounds >= 3
+const complete = !quick && only.length === Object.keys(SCENARIOS).length && rounds >= 3 && values.backlog === undefined
 const out = values.out ?? (complete ? 'docs/benchmarks.md' : join(tmpdir(), 'outpost-benchmarks.md'))
 const cpuProfDir = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof'])
 if (cpuProfDir !== undefined) await mkdir(cpuProfDir, { recursive: true })

@@ -68,7 +68,7 @@ export function edgeMosquitto(dir: string, port: number, cloudPort: number, brid
     'topic # out 1',
     'cleansession false',
     `remote_clientid ${bridgeClientId}`,
-    'restart_timeout 1',
+    'restart_timeout 1 1',
   ])
 }
 

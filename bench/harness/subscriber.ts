@@ -34,8 +34,11 @@ export interface Tracker {
   latencies(): Float64Array
   /** Resolves true when `count` unique events arrived, false at the timeout. */
   waitFor(count: number, timeoutMs: number): Promise<boolean>
-  /** Resolves when nothing new arrived for `quietMs`, or after `maxMs`. */
-  waitQuiet(quietMs: number, maxMs: number): Promise<void>
+  /**
+   * Resolves true once `count` unique events arrived; false when, after at
+   * least `minMs`, nothing new arrived for `quietMs`, or after `maxMs`.
+   */
+  waitAllOrQuiet(count: number, o: { minMs: number; quietMs: number; maxMs: number }): Promise<boolean>
 }
 
 export interface Subscriber {
@@ -99,16 +102,18 @@ class TrackerImpl implements Tracker {
     })
   }
 
-  async waitQuiet(quietMs: number, maxMs: number): Promise<void> {
-    const deadline = performance.now() + maxMs
-    let last = this.unique + this.duplicates
-    let lastChange = performance.now()
-    while (performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50))
+  async waitAllOrQuiet(count: number, o: { minMs: number; quietMs: number; maxMs: number }): Promise<boolean> {
+    const t0 = performance.now()
+    let last = -1
+    let lastChange = t0
+    while (performance.now() - t0 < o.maxMs) {
+      if (await this.waitFor(count, 100)) return true
       const n = this.unique + this.duplicates
-      if (n !== last) { last = n; lastChange = performance.now() }
-      else if (performance.now() - lastChange >= quietMs) return
+      const now = performance.now()
+      if (n !== last) { last = n; lastChange = now }
+      else if (now - t0 >= o.minMs && now - lastChange >= o.quietMs) return false
     }
+    return false
   }
 }
 
