@@ -27,7 +27,7 @@ import { kill9 } from './scenarios/kill9.js'
 import { latency } from './scenarios/latency.js'
 import { outage } from './scenarios/outage.js'
 import { throughput } from './scenarios/throughput.js'
-import { SETUP } from './setup-text.js'
+import { setupText } from './setup-text.js'
 
 const SCENARIOS: Record<string, (ctx: Context) => Promise<ScenarioResult>> = {
   throughput, latency, outage, backlog, kill9,
@@ -102,7 +102,7 @@ const doc = renderReport({
   loadAverageAfter: loadAfter,
   batchNote: batch.note,
   results,
-  setup: SETUP,
+  setup: setupText(batch),
 })
 await writeFile(out, doc)
 console.log(`\nwrote ${out}`)

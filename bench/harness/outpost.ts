@@ -33,24 +33,7 @@ export interface OutpostOptions {
 export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
   await mkdir(o.dir, { recursive: true })
   const config = join(o.dir, 'outpost.yaml')
-  await writeFile(config, [
-    'gateway:',
-    '  id: gw',
-    `  dataDir: ${join(o.dir, 'data')}`,
-    'log:',
-    '  level: info',
-    'broker:',
-    '  host: 127.0.0.1',
-    `  port: ${o.port}`,
-    'upstream:',
-    `  url: mqtt://127.0.0.1:${o.cloudPort}`,
-    `  clientId: ${o.upstreamClientId}`,
-    '  reconnect:',
-    '    initialDelayMs: 100',
-    '    maxDelayMs: 1000',
-    ...(o.batchYaml ?? []),
-    '',
-  ].join('\n'))
+  await writeFile(config, outpostYaml(o).join('\n'))
   const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]
   const proc = serverProcess({
     command: process.execPath,
@@ -67,6 +50,28 @@ export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
     stop: (graceMs) => proc.stop(graceMs),
     kill: () => proc.kill(),
   }
+}
+
+/** The config file of one Outpost instance (also printed in docs/benchmarks.md). */
+export function outpostYaml(o: Pick<OutpostOptions, 'dir' | 'batchYaml' | 'upstreamClientId'> & { port: number | string; cloudPort: number | string }): string[] {
+  return [
+    'gateway:',
+    '  id: gw',
+    `  dataDir: ${join(o.dir, 'data')}`,
+    'log:',
+    '  level: info',
+    'broker:',
+    '  host: 127.0.0.1',
+    `  port: ${o.port}`,
+    'upstream:',
+    `  url: mqtt://127.0.0.1:${o.cloudPort}`,
+    `  clientId: ${o.upstreamClientId}`,
+    '  reconnect:',
+    '    initialDelayMs: 100',
+    '    maxDelayMs: 1000',
+    ...(o.batchYaml ?? []),
+    '',
+  ]
 }
 
 export interface BatchProbe {
