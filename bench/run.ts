@@ -11,7 +11,7 @@
  * dist/ must be built first (the npm scripts do it).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -63,6 +63,8 @@ const started = performance.now()
 const machine = machineInfo()
 const batch = await probeBatch()
 const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-'))
+// Also on Ctrl-C (harness/process.ts exits on SIGINT after killing the servers it started).
+if (values.keep !== true) process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
 const generator = startGenerator()
 console.log(`outpost bench: ${quick ? 'quick, ' : ''}${rounds} round(s), scenarios ${only.join(', ')}; batched uplink: ${batch.note}; files in ${dir}`)
 
