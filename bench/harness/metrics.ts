@@ -12,8 +12,12 @@ export interface Metric {
   /** Number of decimals in the table. */
   digits?: number
   values: Partial<Record<SystemKind, number[]>>
-  /** Issue 4's target for this row, in words, and how to check it on the medians. */
-  target?: { text: string; met: (m: Partial<Record<SystemKind, number>>) => boolean | null }
+  /**
+   * Issue 4's target for this row, in words, and how to check it on the
+   * medians: true/false, null when not measured, or a verdict in words when
+   * the row has more than one goal.
+   */
+  target?: { text: string; met: (m: Partial<Record<SystemKind, number>>) => boolean | null | string }
   /** Shown instead of a number for a system that could not be measured. */
   notes?: Partial<Record<SystemKind, string>>
   /** Whether the ratio column means anything for this row. */

@@ -14,6 +14,8 @@ try {
 
 export interface ProcSample {
   rssMb: number
+  /** Anonymous part of RSS (heap, stacks), without mapped files such as the node binary. */
+  anonMb: number
   /** Peak RSS since the process started (VmHWM). */
   hwmMb: number
   cpuMs: number
@@ -27,7 +29,7 @@ export function sample(pid: number): ProcSample {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const utime = Number(fields[11])
   const stime = Number(fields[12])
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, cpuMs: ((utime + stime) / ticksPerSec) * 1000 }
+  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, hwmMb: kb('VmHWM') / 1024, cpuMs: ((utime + stime) / ticksPerSec) * 1000 }
 }
 
 /** Samples RSS every `everyMs` and keeps the largest, until stopped. */

@@ -34,7 +34,9 @@ function ratio(m: Metric, med: Partial<Record<SystemKind, number>>): string {
   const q = med.mosquitto
   if (o === undefined || q === undefined || !Number.isFinite(o) || !Number.isFinite(q)) return '–'
   if (q === 0) return o === 0 ? '1.00x' : '∞'
-  return `${(o / q).toFixed(2)}x`
+  const b = med.batched
+  const batched = b !== undefined && Number.isFinite(b) ? ` (batched ${(b / q).toFixed(2)}x)` : ''
+  return `${(o / q).toFixed(2)}x${batched}`
 }
 
 function rounds(m: Metric): string {
@@ -58,7 +60,7 @@ export function renderReport(r: ReportInput): string {
   lines.push(`- Outpost batched uplink: ${r.batchNote}.`)
   lines.push('- The machine is shared (other jobs may run at the same time): read the ratios, which come from the same run, not the absolute numbers.', '')
   lines.push('## Results', '')
-  lines.push('Medians over the rounds. Ratio = Outpost / Mosquitto (for rates higher is better for Outpost; for times, memory, CPU and losses lower is better). "Target" is issue 4\'s goal for the row, checked on these medians.', '')
+  lines.push('Medians over the rounds. Ratio = Outpost / Mosquitto, and Outpost batched / Mosquitto in brackets where measured (for rates higher is better for Outpost; for times, memory, CPU and losses lower is better). "Target" is issue 4\'s goal for the row, checked on these medians.', '')
   lines.push('| scenario | measure | Outpost | Mosquitto bridge | Outpost batched | ratio O/M | target | per round (O = Outpost, M = Mosquitto, B = batched) |')
   lines.push('|---|---|---|---|---|---|---|---|')
   for (const res of r.results) {
@@ -67,7 +69,7 @@ export function renderReport(r: ReportInput): string {
       let target = ''
       if (metric.target !== undefined) {
         const met = metric.target.met(med)
-        target = `${metric.target.text}: ${met === null ? 'not measured' : met ? '**met**' : '**not met**'}`
+        target = `${metric.target.text}: ${typeof met === 'string' ? met : met === null ? 'not measured' : met ? '**met**' : '**not met**'}`
       }
       lines.push(`| ${metric.scenario} | ${metric.name} (${metric.unit}) | ${cell(metric, 'outpost', med)} | ${cell(metric, 'mosquitto', med)} | ${cell(metric, 'batched', med)} | ${ratio(metric, med)} | ${target} | ${rounds(metric)} |`)
     }

@@ -36,6 +36,7 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
     scenario: M, name: 'RSS idle', unit: 'MB', digits: 0, ratio: true,
     target: { text: '<= 64 MB', met: (m) => (m.outpost === undefined ? null : m.outpost <= 64) },
   })
+  const idleAnon = metric({ scenario: M, name: 'RSS idle, anonymous memory only (no mapped files such as the node binary)', unit: 'MB', digits: 0, ratio: true })
   const holding = metric({ scenario: M, name: `RSS holding a ${label} backlog`, unit: 'MB', digits: 0, ratio: true })
   const added = metric({
     scenario: M, name: `RSS added by the ${label} backlog`, unit: 'MB', digits: 0, ratio: true,
@@ -50,7 +51,7 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
   const first = metric({ scenario: D, name: 'cloud back → first delivery', unit: 's', digits: 2, ratio: true })
   const drain = metric({ scenario: D, name: 'drain rate', unit: 'events/s', digits: 0, ratio: true })
   const lost = metric({ scenario: D, name: 'events lost (graceful restart in between)', unit: 'events', digits: 0 })
-  res.metrics.push(idle, holding, added, restarted, drained, startup, first, drain, lost)
+  res.metrics.push(idle, idleAnon, holding, added, restarted, drained, startup, first, drain, lost)
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const kind of ['outpost', 'mosquitto'] as SystemKind[]) {
@@ -59,7 +60,8 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
         await edge.proc.start()
         await ctx.warmUp(edge)
         await sleep(2000)
-        const rssIdle = sample(edge.proc.pid).rssMb
+        const idleSample = sample(edge.proc.pid)
+        const rssIdle = idleSample.rssMb
         await ctx.cloud.stop()
         const tag = ctx.nextTag()
         const perPublisher = Math.ceil(total / PUBLISHERS)
@@ -84,6 +86,7 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
         const firstS = Number(tracker.firstArrivalNs - back) / 1e9
         const rate = tracker.unique / (Number(tracker.lastArrivalNs! - tracker.firstArrivalNs) / 1e9)
         add(idle, kind, rssIdle)
+        add(idleAnon, kind, idleSample.anonMb)
         add(holding, kind, rssHolding)
         add(added, kind, rssHolding - rssIdle)
         add(restarted, kind, rssRestarted)

@@ -21,11 +21,13 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
   const drain = metric({
     scenario: S, name: 'drain rate', unit: 'events/s', digits: 0, ratio: true,
     target: {
-      text: '>= 1.5x Mosquitto; batched >= 5x plain',
+      text: 'Outpost >= 1.5x Mosquitto; batched >= 5x Outpost',
       met: (m) => {
         if (m.outpost === undefined || m.mosquitto === undefined) return null
-        const plain = m.outpost >= 1.5 * m.mosquitto
-        return m.batched === undefined ? plain : plain && m.batched >= 5 * m.outpost
+        const verdict = (ok: boolean): string => (ok ? '**met**' : '**not met**')
+        const plain = `${verdict(m.outpost >= 1.5 * m.mosquitto)} (${(m.outpost / m.mosquitto).toFixed(2)}x)`
+        const batched = m.batched === undefined ? 'not measured' : `${verdict(m.batched >= 5 * m.outpost)} (${(m.batched / m.outpost).toFixed(2)}x)`
+        return `${plain}; batched ${batched}`
       },
     },
   })
