@@ -88,7 +88,8 @@ try {
   if (values.keep !== true) await rm(dir, { recursive: true, force: true })
 }
 
-const argv = process.argv.slice(2)
+// The command as typed, with folder arguments shown as DIR/FILE (no machine paths in the report).
+const argv = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--cpu-prof' ? 'DIR' : all[i - 1] === '--out' ? 'FILE' : a))
 const command = process.env.npm_lifecycle_event !== undefined && process.env.npm_lifecycle_event.startsWith('bench')
   ? `npm run ${process.env.npm_lifecycle_event}${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`
   : `npx tsx bench/run.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`
