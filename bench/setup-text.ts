@@ -27,10 +27,10 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
   arrival is matched by its tag, counted once per (device, sequence) in a bitmap (duplicates
   counted apart), and its latency is arrival time - send time. Outpost's batched messages are
   decoded (CBOR) and every event inside counted the same way.
-- **The harness is not the bottleneck.** The throughput log shows the harness ceiling (the same
-  10-device load straight at the cloud Mosquitto, no edge, through the same subscriber) and, for
-  every run, the generator thread's event-loop use (well below 100% means it was waiting on the
-  edge, not the other way round).
+- **The harness is not the bottleneck.** In the same run it carries the Mosquitto bridge's rates
+  (several times Outpost's), and the throughput log gives, for every run, the event-loop use of
+  the generator thread and of the subscriber thread: well below 100% means the harness was waiting
+  on the edge, not the other way round.
 - **Resources.** RSS from \`/proc/PID/status\` (VmRSS), CPU time (user + system) from
   \`/proc/PID/stat\`, of the edge process only (the node process of Outpost, the mosquitto process
   of the bridge).
