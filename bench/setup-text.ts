@@ -74,7 +74,10 @@ Edge Mosquitto (the bridge):
 ${edge.join('\n')}
 \`\`\`
 
-Cloud Mosquitto (\`max_inflight_messages 0\` so the subscriber leg is never the narrow part):
+Cloud Mosquitto (\`max_inflight_messages 0\` so the subscriber leg is never the narrow part; it
+also means the cloud announces no Receive Maximum to MQTT 5 clients, where the default would
+announce 20 and cap Outpost's uplink window of 64 at 20; the bridge, MQTT 3.1.1, keeps its own
+default of 20 messages in flight to the cloud):
 
 \`\`\`
 ${cloud.join('\n')}
