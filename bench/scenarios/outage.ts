@@ -1,0 +1,79 @@
+import type { Context, SystemKind } from '../harness/context.js'
+import { add, metric, type ScenarioResult } from '../harness/metrics.js'
+import { sample } from '../harness/proc.js'
+
+/**
+ * Scenario 3: the cloud goes down, devices publish N events (all PUBACKed by
+ * the edge), the cloud comes back. Measured from the moment the restarted
+ * cloud accepts connections: time to the first delivery, and the drain rate
+ * (N / time from first to last arrival). Outpost batched runs too when the
+ * build has `upstream.batch`. The cloud is the same Mosquitto throughout,
+ * stopped with SIGTERM (it keeps the subscriber's session) and started again.
+ */
+const PUBLISHERS = 10
+const INFLIGHT = 100
+
+export async function outage(ctx: Context): Promise<ScenarioResult> {
+  const total = ctx.quick ? 20_000 : 100_000
+  const res: ScenarioResult = { id: 'outage', title: `Outage: ${total.toLocaleString('en-US')} events while the cloud is down`, metrics: [], details: [], errors: [] }
+  const S = `3. Outage (${total / 1000}k)`
+  const first = metric({ scenario: S, name: 'cloud back → first delivery', unit: 's', digits: 2, ratio: true })
+  const drain = metric({
+    scenario: S, name: 'drain rate', unit: 'events/s', digits: 0, ratio: true,
+    target: {
+      text: 'Outpost >= 1.5x Mosquitto; batched >= 5x Outpost',
+      met: (m) => {
+        if (m.outpost === undefined || m.mosquitto === undefined) return null
+        const verdict = (ok: boolean): string => (ok ? '**met**' : '**not met**')
+        const plain = `${verdict(m.outpost >= 1.5 * m.mosquitto)} (${(m.outpost / m.mosquitto).toFixed(2)}x)`
+        const batched = m.batched === undefined ? 'not measured' : `${verdict(m.batched >= 5 * m.outpost)} (${(m.batched / m.outpost).toFixed(2)}x)`
+        return `${plain}; batched ${batched}`
+      },
+    },
+  })
+  const all = metric({ scenario: S, name: 'cloud back → all delivered', unit: 's', digits: 2, ratio: true })
+  const lost = metric({ scenario: S, name: 'events lost', unit: 'events', digits: 0 })
+  res.metrics.push(first, drain, all, lost)
+  const kinds: SystemKind[] = ['outpost', 'mosquitto']
+  if (ctx.batch.available) kinds.push('batched')
+  else for (const m of res.metrics) m.notes = { batched: ctx.batch.note.startsWith('not available') ? 'not available in this build' : ctx.batch.note }
+
+  for (let round = 1; round <= ctx.rounds; round++) {
+    for (const kind of kinds) {
+      const edge = await ctx.edge(kind)
+      try {
+        await edge.proc.start()
+        await ctx.warmUp(edge)
+        await ctx.cloud.stop()
+        const tag = ctx.nextTag()
+        const perPublisher = Math.ceil(total / PUBLISHERS)
+        const n = perPublisher * PUBLISHERS
+        const tracker = ctx.subscriber.expect({ tag, publishers: PUBLISHERS, perPublisher })
+        const r = await ctx.generator.burst({ port: edge.port, publishers: PUBLISHERS, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 600_000 })
+        if (r.error !== undefined) throw new Error(r.error)
+        const rss = sample(edge.proc.pid).rssMb
+        await ctx.cloud.start()
+        const back = process.hrtime.bigint()
+        await tracker.waitAllOrQuiet(n, { minMs: 10_000, quietMs: 10_000, maxMs: 600_000 })
+        if (tracker.firstArrivalNs === null) throw new Error('nothing arrived after the cloud came back')
+        const firstS = Number(tracker.firstArrivalNs - back) / 1e9
+        const allS = Number(tracker.lastArrivalNs! - back) / 1e9
+        const rate = tracker.unique / (Number(tracker.lastArrivalNs! - tracker.firstArrivalNs) / 1e9)
+        add(first, kind, firstS)
+        add(drain, kind, rate)
+        add(all, kind, allS)
+        add(lost, kind, n - tracker.unique)
+        const line = `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down (RSS then ${rss.toFixed(0)} MB); first delivery ${firstS.toFixed(2)} s after the cloud was back, drain ${rate.toFixed(0)}/s, all in ${allS.toFixed(2)} s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates, ${tracker.messages} upstream messages`
+        res.details.push(line)
+        ctx.log(`  ${line}`)
+      } catch (err) {
+        res.errors.push(`round ${round}, ${kind}: ${(err as Error).message}`)
+        ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
+      } finally {
+        if (!ctx.cloud.running) await ctx.cloud.start()
+        await ctx.dispose(edge)
+      }
+    }
+  }
+  return res
+}

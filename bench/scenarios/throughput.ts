@@ -1,0 +1,116 @@
+import { performance } from 'node:perf_hooks'
+import type { Context, Edge, SystemKind } from '../harness/context.js'
+import { add, metric, type ScenarioResult } from '../harness/metrics.js'
+import { sample, watchPeak } from '../harness/proc.js'
+
+/**
+ * Scenarios 1 and 7: steady end-to-end throughput and CPU time per event.
+ * 1 and 10 publishers, each with up to 100 QoS 1 publishes in flight, N
+ * events in all; delivered/s = N / (last arrival at the cloud subscriber -
+ * first publish). CPU = user + system time of the edge process over the run
+ * (from /proc), divided by N. A fresh edge per run, warmed up first.
+ *
+ * The run log gives, per run, the event-loop use of the generator thread and
+ * of the subscriber (main) thread: well below 100% means the harness was
+ * waiting on the edge, not the other way round.
+ */
+const INFLIGHT = 100
+
+export async function throughput(ctx: Context): Promise<ScenarioResult> {
+  const total = ctx.quick ? 20_000 : 100_000
+  const res: ScenarioResult = { id: 'throughput', title: 'Steady throughput and CPU per event', metrics: [], details: [], errors: [] }
+  const S = '1. Steady throughput'
+  const C = '7. CPU per event'
+  const rows = {
+    d1: metric({ scenario: S, name: '1 publisher: delivered to the cloud', unit: 'events/s', digits: 0, ratio: true }),
+    d10: metric({
+      scenario: S, name: '10 publishers: delivered to the cloud', unit: 'events/s', digits: 0, ratio: true,
+      target: { text: '>= 1.0x Mosquitto', met: (m) => ratioAtLeast(m, 1.0) },
+    }),
+    a10: metric({ scenario: S, name: '10 publishers: PUBACKed by the edge', unit: 'events/s', digits: 0, ratio: true }),
+    cpu1: metric({ scenario: C, name: '1 publisher: edge CPU per delivered event', unit: 'µs', digits: 1, ratio: true }),
+    cpu10: metric({ scenario: C, name: '10 publishers: edge CPU per delivered event', unit: 'µs', digits: 1, ratio: true }),
+    rss10: metric({ scenario: S, name: '10 publishers: peak RSS under load', unit: 'MB', digits: 0, ratio: true }),
+  }
+  res.metrics.push(rows.d1, rows.d10, rows.a10, rows.cpu1, rows.cpu10, rows.rss10)
+
+  for (let round = 1; round <= ctx.rounds; round++) {
+    for (const publishers of [1, 10]) {
+      for (const kind of ['outpost', 'mosquitto'] as SystemKind[]) {
+        try {
+          const r = await measure(ctx, kind, publishers, total)
+          if (publishers === 1) {
+            add(rows.d1, kind, r.delivered)
+            add(rows.cpu1, kind, r.cpuUs)
+          } else {
+            add(rows.d10, kind, r.delivered)
+            add(rows.a10, kind, r.acked)
+            add(rows.cpu10, kind, r.cpuUs)
+            add(rows.rss10, kind, r.peakRss)
+          }
+          const line = `round ${round}, ${publishers} pub, ${kind}: delivered ${r.delivered.toFixed(0)}/s, acked ${r.acked.toFixed(0)}/s, CPU ${r.cpuUs.toFixed(1)} µs/event, peak RSS ${r.peakRss.toFixed(0)} MB, duplicates ${r.duplicates}, event-loop use: generator ${pct(r.elu)}, subscriber ${pct(r.subElu)}`
+          res.details.push(line)
+          ctx.log(`  ${line}`)
+        } catch (err) {
+          res.errors.push(`round ${round}, ${publishers} pub, ${kind}: ${(err as Error).message}`)
+          ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
+        }
+      }
+    }
+  }
+
+  if (ctx.cpuProfDir !== undefined) {
+    try {
+      const r = await measure(ctx, 'outpost', 10, total, ctx.cpuProfDir)
+      res.details.push(`Profiled run (not in the medians; --cpu-prof costs time): 10 publishers, delivered ${r.delivered.toFixed(0)}/s; profile written to the --cpu-prof folder.`)
+    } catch (err) {
+      res.errors.push(`profiled run: ${(err as Error).message}`)
+    }
+  }
+  return res
+}
+
+interface Run { delivered: number; acked: number; cpuUs: number; peakRss: number; duplicates: number; elu: number; subElu: number }
+
+async function measure(ctx: Context, kind: SystemKind, publishers: number, total: number, cpuProfDir?: string): Promise<Run> {
+  const edge: Edge = await ctx.edge(kind, cpuProfDir !== undefined ? { cpuProfDir } : {})
+  try {
+    await edge.proc.start()
+    await ctx.warmUp(edge)
+    const tag = ctx.nextTag()
+    const perPublisher = Math.ceil(total / publishers)
+    const n = perPublisher * publishers
+    const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
+    const cpu0 = sample(edge.proc.pid).cpuMs
+    const peak = watchPeak(edge.proc.pid)
+    const subElu0 = performance.eventLoopUtilization()
+    const r = await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
+    if (r.error !== undefined) throw new Error(r.error)
+    const ok = await tracker.waitFor(n, 300_000)
+    const cpu1 = sample(edge.proc.pid).cpuMs
+    const subElu = performance.eventLoopUtilization(subElu0).utilization
+    const peakRss = peak.stop()
+    if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
+    const start = BigInt(r.startedAtNs)
+    return {
+      delivered: n / (Number(tracker.lastArrivalNs! - start) / 1e9),
+      acked: n / (Number(BigInt(r.ackedAtNs) - start) / 1e9),
+      cpuUs: ((cpu1 - cpu0) * 1000) / n,
+      peakRss,
+      duplicates: tracker.duplicates,
+      elu: r.elu,
+      subElu,
+    }
+  } finally {
+    await ctx.dispose(edge)
+  }
+}
+
+export function ratioAtLeast(m: Partial<Record<SystemKind, number>>, x: number): boolean | null {
+  if (m.outpost === undefined || m.mosquitto === undefined || !Number.isFinite(m.outpost) || !Number.isFinite(m.mosquitto)) return null
+  return m.outpost / m.mosquitto >= x
+}
+
+export function pct(x: number): string {
+  return `${(x * 100).toFixed(0)}%`
+}

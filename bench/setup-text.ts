@@ -1,0 +1,93 @@
+import { cloudConfig, edgeConfig } from './harness/mosquitto.js'
+import { outpostYaml, type BatchProbe } from './harness/outpost.js'
+
+/** The "how it was measured" part of docs/benchmarks.md, with the configs the harness really writes. */
+export function setupText(batch: BatchProbe): string {
+  const edge = edgeConfig('DIR', 'PORT', 'CLOUD_PORT', 'bench-bridge-N').filter((l) => l !== 'user root')
+  const cloud = cloudConfig('DIR', 'CLOUD_PORT').filter((l) => l !== 'user root')
+  const yaml = outpostYaml({ dir: 'DIR', port: 'PORT', cloudPort: 'CLOUD_PORT', upstreamClientId: 'bench-outpost-N', ...(batch.available ? { batchYaml: batch.yaml } : {}) })
+  return `## How it was measured
+
+Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /proc, stats, this report),
+\`bench/scenarios/\` (one file per scenario).
+
+- **Processes.** One upstream ("cloud") Mosquitto for the whole run. The edge is either Outpost
+  (\`node dist/cli/main.js start --config FILE\`, the built package) or an edge Mosquitto bridging to
+  the cloud. Every measured run gets a fresh edge (new data dir, new port), is warmed up with 100
+  events that must reach the cloud, and is stopped with SIGTERM afterwards. Within each round the
+  systems run one after the other (A B), so rounds alternate A B A B. Everything (edge, cloud,
+  generator, subscriber) shares the machine's cores.
+- **Devices.** A load generator in its own worker thread speaks MQTT 3.1.1 over raw TCP
+  (hand-encoded packets, no client library): N device connections, QoS 1, 100-byte payloads
+  carrying a run tag, the publisher, a sequence number and the send time
+  (\`process.hrtime.bigint()\`, CLOCK_MONOTONIC). "Burst" loads keep up to 100 publishes in flight
+  per device; "paced" loads spread a rate over 10 devices with a 1 ms timer.
+- **Cloud subscriber.** One raw MQTT 3.1.1 connection to the cloud, persistent session, \`#\` at
+  QoS 1, a PUBACK for every message; it reconnects every 10 ms while the cloud is down. Each
+  arrival is matched by its tag, counted once per (device, sequence) in a bitmap (duplicates
+  counted apart), and its latency is arrival time - send time. Outpost's batched messages are
+  decoded (CBOR) and every event inside counted the same way.
+- **The harness is not the bottleneck.** In the same run it carries the Mosquitto bridge's rates
+  (several times Outpost's), and the throughput log gives, for every run, the event-loop use of
+  the generator thread and of the subscriber thread: well below 100% means the harness was waiting
+  on the edge, not the other way round.
+- **Resources.** RSS from \`/proc/PID/status\` (VmRSS), CPU time (user + system) from
+  \`/proc/PID/stat\`, of the edge process only (the node process of Outpost, the mosquitto process
+  of the bridge).
+- **Fairness choices.** Outpost runs with its defaults (spool fsync before every PUBACK, group
+  commit 2 ms, uplink window 64, MQTT 5 upstream) except reconnect: first retry after 100 ms, then
+  at most every second. The bridge uses issue 4's settings plus \`restart_timeout 1 1\`, which
+  makes mosquitto 2.0.11 retry about every 2 s, the shortest it does (a constant
+  \`restart_timeout 1\` gave ~6 s). With both defaults (30 s caps) "time to first delivery" would
+  measure the backoff. Mosquitto never fsyncs; it writes its queue to disk on SIGTERM and every
+  \`autosave_interval\` (default 1800 s): that is why it loses the backlog on \`kill -9\`.
+
+### The scenarios
+
+1. **Steady throughput**: 1 and 10 devices, 100,000 events (20,000 quick). Delivered/s = events
+   / (last arrival at the cloud - first publish). PUBACKed/s = events / (last PUBACK - first publish).
+2. **Latency**: 10 devices sharing 1,000 and 5,000 events/s for 10 s (4 s quick), after a warm-up
+   of 3 s (2 s quick) at the same rate that is not counted (a fresh Outpost delivers its first
+   second of traffic ~0.5 s late; its p99 is in the run log). p50/p99 over every event of the run.
+3. **Outage**: the cloud stops (SIGTERM), 10 devices publish 100,000 events (20,000 quick), all
+   PUBACKed by the edge; the cloud starts again. Times count from the moment it accepts
+   connections; drain rate = events / (last arrival - first arrival). The 1M rows come from the
+   backlog scenario below (Outpost and the bridge both).
+4. **Memory** and 5. **Start-up**: one life cycle per system and round with a 1,000,000-event
+   backlog (100,000 quick): idle RSS 2 s after warm-up; cloud down; publish the backlog; RSS
+   holding it; SIGTERM; start on the same data (spawn → first CONNACK = start-up time); RSS after
+   that restart; cloud back; drain; RSS 3 s after the last arrival. "Added by the backlog" = RSS
+   holding it - RSS idle. For Outpost most of that is heap grown while ingesting, not the backlog
+   itself (which lives in LevelDB): compare "after a restart with the backlog".
+6. **kill -9**: cloud down, 50,000 events PUBACKed (10,000 quick), SIGKILL of the edge, start on
+   the same data, cloud back; lost = PUBACKed events that never arrive (waiting until all arrived,
+   or nothing new for 5 s and at least 10 s after the restart).
+7. **CPU per event**: edge CPU time during the throughput runs / events delivered.
+
+Outpost batched (\`upstream.batch\`): ${batch.note}.
+
+### Configs (as the harness writes them; DIR, PORT, CLOUD_PORT and N filled in per run)
+
+Edge Mosquitto (the bridge):
+
+\`\`\`
+${edge.join('\n')}
+\`\`\`
+
+Cloud Mosquitto (\`max_inflight_messages 0\` so the subscriber leg is never the narrow part; it
+also means the cloud announces no Receive Maximum to MQTT 5 clients, where the default would
+announce 20 and cap Outpost's uplink window of 64 at 20; the bridge, MQTT 3.1.1, keeps its own
+default of 20 messages in flight to the cloud):
+
+\`\`\`
+${cloud.join('\n')}
+\`\`\`
+
+Outpost:
+
+\`\`\`yaml
+${yaml.join('\n').trimEnd()}
+\`\`\`
+
+When running as root, both Mosquitto configs also get \`user root\`.`
+}
