@@ -17,6 +17,8 @@ export interface GatewayProcessOptions {
   gatewayId?: string
   /** Extra YAML appended to the generated config. */
   extraYaml?: string
+  /** Extra keys for the upstream section, one per line without indentation (e.g. `ackTimeoutMs: 2000`). */
+  upstreamYaml?: string
   env?: Record<string, string>
   /** Extra arguments for node itself, e.g. --cpu-prof. */
   nodeArgs?: string[]
@@ -45,7 +47,8 @@ export async function gatewayProcess(opts: GatewayProcessOptions): Promise<Gatew
   const port = await freePort()
   const configFile = join(opts.dir, 'outpost.yaml')
   const upstream = opts.upstreamUrl
-    ? `upstream:\n  url: ${opts.upstreamUrl}\n  reconnect:\n    initialDelayMs: 100\n    maxDelayMs: 1000\n`
+    ? `upstream:\n  url: ${opts.upstreamUrl}\n  reconnect:\n    initialDelayMs: 100\n    maxDelayMs: 1000\n` +
+      (opts.upstreamYaml ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l}\n`).join('')
     : 'upstream: null\n'
   await writeFile(configFile, [
     'gateway:', `  id: ${opts.gatewayId ?? 'gw'}`, `  dataDir: ${join(opts.dir, 'data')}`,

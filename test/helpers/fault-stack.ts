@@ -1,0 +1,110 @@
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { idOf } from './e2e-stack.js'
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
+import { dedupById, recordResult, tally, VARIANT, waitFor, type FaultRow, type Tally } from './fault-results.js'
+import { gatewayProcess, type GatewayProcess } from './gateway-process.js'
+import { collect, startMosquitto, type Collector, type Mosquitto, type Received } from './mosquitto.js'
+
+/**
+ * The fault-suite set-up: a private Mosquitto as the cloud (persistent, so
+ * the collector's session survives a broker restart), a collector subscribed
+ * before anything is forwarded, a fault proxy in front of the cloud, and the
+ * gateway as a child process whose upstream is the proxy. Stopped by PID.
+ */
+export interface FaultStack {
+  cloud: Mosquitto
+  collector: Collector
+  proxy: FaultProxy
+  gw: GatewayProcess
+  dir: string
+}
+
+export interface FaultStackOptions {
+  /** Extra keys for the gateway's upstream section (see gatewayProcess). */
+  upstreamYaml?: string
+  /** Extra top-level YAML for the gateway. */
+  extraYaml?: string
+  /** Extra Mosquitto config lines for the cloud. */
+  cloudConfig?: string[]
+  /** Do something with the gateway dir before the gateway starts (mount a tmpfs...). */
+  beforeStart?: (gwDir: string) => Promise<void>
+  /** Do not start the gateway (the test starts it). */
+  noStart?: boolean
+}
+
+export async function startFaultStack(t: Test, opts: FaultStackOptions = {}): Promise<FaultStack> {
+  const dir = t.testdir({ cloud: {}, gw: {} })
+  const cloud = await startMosquitto({ persistence: true, dir: join(dir, 'cloud'), extraConfig: opts.cloudConfig ?? [] })
+  t.teardown(() => cloud.stop())
+  const collector = await collect(cloud.url, 'outpost/#')
+  t.teardown(() => collector.close())
+  const proxy = await startFaultProxy({ targetPort: cloud.port })
+  t.teardown(() => proxy.close())
+  const gwDir = join(dir, 'gw')
+  if (opts.beforeStart) await opts.beforeStart(gwDir)
+  const gw = await gatewayProcess({
+    dir: gwDir, upstreamUrl: proxy.url,
+    ...(opts.upstreamYaml === undefined ? {} : { upstreamYaml: opts.upstreamYaml }),
+    ...(opts.extraYaml === undefined ? {} : { extraYaml: opts.extraYaml }),
+  })
+  // Registered before any unmount the caller adds, so it runs after it... tap
+  // runs teardowns in order of registration: the gateway stops first.
+  t.teardown(() => gw.stop())
+  if (opts.noStart !== true) await gw.start()
+  return { cloud, collector, proxy, gw, dir }
+}
+
+/** The consumer side's dedup, applied to what the cloud received. */
+export const dedup = dedupById(idOf)
+
+/**
+ * Counts, asserts the promise (no acknowledged event lost, no reorder after
+ * dedup, every duplicate an id already delivered, nothing left after dedup),
+ * and records the row.
+ */
+export function concludeScenario(t: Test, o: {
+  scenario: string
+  acked: Map<string, Set<number>>
+  messages: Received[]
+  startedAt: number
+  notes?: string
+}): Tally {
+  const result = tally(o.acked, o.messages, idOf, dedup)
+  const { row, report } = result
+  t.ok(row.acknowledged > 0, `the scenario acknowledged events (${row.acknowledged})`)
+  t.same(report.missing.slice(0, 20), [], `no acknowledged event lost (${report.missing.length} missing)`)
+  t.same(report.sameEventNewId.slice(0, 20), [], 'every duplicate carries an id already delivered')
+  t.equal(report.withoutId, 0, 'every message carries an event id')
+  t.same(report.reordered.slice(0, 20), [], 'per device, order holds once duplicates are removed')
+  t.equal(row.duplicatesAfter, 0, 'no duplicate left after the consumer dedup')
+  const full: FaultRow = {
+    scenario: o.scenario, variant: VARIANT, ...row,
+    seconds: Math.round((Date.now() - o.startedAt) / 100) / 10,
+    ...(o.notes === undefined ? {} : { notes: o.notes }),
+  }
+  t.comment(JSON.stringify(full))
+  recordResult(full)
+  return result
+}
+
+/** Resolves once every acknowledged event has reached the cloud (polled; rejects after timeoutMs). */
+export async function waitForAllAcked(collector: Collector, acked: Map<string, Set<number>>, timeoutMs = 120_000): Promise<void> {
+  const got = new Map<string, Set<number>>()
+  let seen = 0
+  const arrived = (): boolean => {
+    const messages = collector.messages
+    for (; seen < messages.length; seen++) {
+      const { d, n } = JSON.parse(messages[seen]!.payload.toString()) as { d: string; n: number }
+      let set = got.get(d)
+      if (!set) got.set(d, (set = new Set()))
+      set.add(n)
+    }
+    for (const [d, ns] of acked) {
+      const g = got.get(d)
+      for (const n of ns) if (!g?.has(n)) return false
+    }
+    return true
+  }
+  await waitFor(arrived, 'every acknowledged event to reach the cloud', timeoutMs)
+}
