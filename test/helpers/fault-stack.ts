@@ -108,3 +108,22 @@ export async function waitForAllAcked(collector: Collector, acked: Map<string, S
   }
   await waitFor(arrived, 'every acknowledged event to reach the cloud', timeoutMs)
 }
+
+/**
+ * The first gateway log line at index >= `from` whose msg matches, polled.
+ * (`gw.waitForLog` searches from the first line, so it cannot wait for a
+ * second occurrence.)
+ */
+export async function waitForNewLog(gw: GatewayProcess, from: number, match: RegExp, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  let hit: Record<string, unknown> | undefined
+  await waitFor(() => {
+    hit = gw.logs.slice(from).find((l) => typeof l.msg === 'string' && match.test(l.msg))
+    return hit !== undefined
+  }, `gateway log line ${match}`, timeoutMs)
+  return hit!
+}
+
+/** Events acknowledged so far by a set of devices. */
+export function ackedTotal(devices: Array<{ acked: Set<number> }>): number {
+  return devices.reduce((s, d) => s + d.acked.size, 0)
+}
