@@ -27,6 +27,10 @@ export interface FaultStackOptions {
   extraYaml?: string
   /** Extra Mosquitto config lines for the cloud. */
   cloudConfig?: string[]
+  /** Write files into the cloud's dir before it starts (a password file...); returns more config lines. */
+  prepareCloud?: (cloudDir: string) => Promise<string[]>
+  /** Credentials of the collector on the cloud. */
+  collectorAuth?: { username: string; password: string }
   /** Do something with the gateway dir before the gateway starts (mount a tmpfs...). */
   beforeStart?: (gwDir: string) => Promise<void>
   /** Do not start the gateway (the test starts it). */
@@ -35,9 +39,10 @@ export interface FaultStackOptions {
 
 export async function startFaultStack(t: Test, opts: FaultStackOptions = {}): Promise<FaultStack> {
   const dir = t.testdir({ cloud: {}, gw: {} })
-  const cloud = await startMosquitto({ persistence: true, dir: join(dir, 'cloud'), extraConfig: opts.cloudConfig ?? [] })
+  const prepared = opts.prepareCloud ? await opts.prepareCloud(join(dir, 'cloud')) : []
+  const cloud = await startMosquitto({ persistence: true, dir: join(dir, 'cloud'), extraConfig: [...(opts.cloudConfig ?? []), ...prepared] })
   t.teardown(() => cloud.stop())
-  const collector = await collect(cloud.url, 'outpost/#')
+  const collector = await collect(cloud.url, 'outpost/#', opts.collectorAuth ?? {})
   t.teardown(() => collector.close())
   const proxy = await startFaultProxy({ targetPort: cloud.port })
   t.teardown(() => proxy.close())
