@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ErrorCodes, OutpostError } from '../errors.js'
+import { consumeCommand } from './consume.js'
 import { ExitCodes } from './exit-codes.js'
 import { startCommand } from './start.js'
 
@@ -14,6 +15,8 @@ const HELP = `Usage: outpost <command> [options]
 
 Commands:
   start [--config FILE]   run the gateway (default config: config/outpost.yaml)
+  consume --url URL --topic FILTER [...]
+                          print each event from a cloud broker once (consume --help)
 
 Options:
   -h, --help              show this help
@@ -30,6 +33,8 @@ function version(): string {
 
 /** Parses the command line and runs one command; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // consume has its own options, parsed by the command.
+  if (argv[0] === 'consume') return await consumeCommand(argv.slice(1), io)
   let parsed
   try {
     parsed = parseArgs({

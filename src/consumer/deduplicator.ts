@@ -1,0 +1,133 @@
+import { DedupFilter, type DedupLimits } from './dedup-filter.js'
+import { openStateFile, type StateFile, type StateRecovery } from './state-file.js'
+
+/**
+ * Deduplication by event id for a cloud-side consumer: the in-memory filter
+ * plus, optionally, its state file. Guarantees and limits: docs/consumer.md.
+ */
+
+export interface DeduplicatorOptions extends Partial<DedupLimits> {
+  /** Keep the seen ids in this file, so a restarted consumer (even after kill -9) remembers them. */
+  stateFile?: string
+  /** fdatasync each append to the state file (default true). */
+  fsync?: boolean
+  /**
+   * What to do with an id older than its stream's window, which the filter
+   * cannot judge: `emit` (default: nothing is lost, a very late duplicate can
+   * pass) or `drop` (nothing passes twice, a very late first delivery is lost).
+   */
+  outOfWindow?: 'emit' | 'drop'
+}
+
+export interface DedupStats {
+  /** Events that carried an id. */
+  seen: number
+  /** Events returned by accept(), with or without an id. */
+  emitted: number
+  /** Events dropped because their id was seen before. */
+  duplicates: number
+  /** Events without an id, passed through (cannot be deduplicated). */
+  withoutId: number
+  /** Events whose id was older than the window (emitted or dropped per `outOfWindow`). */
+  outOfWindow: number
+  /** Streams (gateway id + epoch) and non-canonical ids currently remembered. */
+  streams: number
+  otherIds: number
+  /** Streams and ids forgotten to stay within the limits. */
+  evictedStreams: number
+  evictedOtherIds: number
+}
+
+export interface Deduplicator {
+  /**
+   * The events to process: those whose id was never accepted before, in
+   * order, plus every event without an id. Their ids are marked as seen, and
+   * with a state file written and fsync'd, before this returns: once an id was
+   * returned it is never returned again (within the limits), also after a
+   * crash. Throws OutpostError OUTPOST_CONSUMER_STATE when the state file
+   * cannot be written; then nothing was marked and the same call can be retried.
+   */
+  accept<T extends { id?: string | undefined }>(events: readonly T[]): T[]
+  /** Whether an id would be accepted now (no change). */
+  isNew(id: string): boolean
+  stats(): DedupStats
+  /** What opening the state file found (undefined without a state file). */
+  readonly recovery: StateRecovery | undefined
+  /** Close the state file and release its lock. */
+  close(): void
+}
+
+/** Rewrite the state file when it has this many lines more than it would after a rewrite. */
+const COMPACT_SLACK = 10_000
+
+export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
+  const filter = new DedupFilter({
+    ...(opts.window !== undefined && { window: opts.window }),
+    ...(opts.maxStreams !== undefined && { maxStreams: opts.maxStreams }),
+    ...(opts.maxOtherIds !== undefined && { maxOtherIds: opts.maxOtherIds }),
+  })
+  const dropOld = opts.outOfWindow === 'drop'
+  let state: StateFile | undefined
+  let recovery: StateRecovery | undefined
+  /** Lines the file had right after its last rewrite. */
+  let baseLines = 0
+  if (opts.stateFile !== undefined) {
+    ({ state, recovery } = openStateFile(opts.stateFile, { fsync: opts.fsync !== false }))
+    for (const id of recovery.ids) filter.mark(id)
+    baseLines = recovery.ids.length
+    // A damaged file is rewritten from what was kept, so the damage is reported once.
+    if (recovery.badLines > 0) baseLines = state.rewrite(filter.remembered())
+    recovery.ids.length = 0 // not needed any more; the caller gets the counts
+  }
+  const counts = { seen: 0, emitted: 0, duplicates: 0, withoutId: 0, outOfWindow: 0 }
+
+  return {
+    recovery,
+    accept(events) {
+      const out: typeof events[number][] = []
+      const fresh: string[] = []
+      const inCall = new Set<string>()
+      let seen = 0; let duplicates = 0; let withoutId = 0; let old = 0
+      for (const event of events) {
+        const id = event.id
+        if (id === undefined) {
+          withoutId++
+          out.push(event)
+          continue
+        }
+        seen++
+        const verdict = inCall.has(id) ? 'duplicate' : filter.peek(id)
+        if (verdict === 'duplicate') { duplicates++; continue }
+        if (verdict === 'out-of-window') {
+          old++
+          if (dropOld) continue
+        }
+        inCall.add(id)
+        if (verdict === 'new') fresh.push(id)
+        out.push(event)
+      }
+      // Disk first, memory second: if the write throws, nothing changed.
+      state?.append(fresh)
+      for (const id of fresh) filter.mark(id)
+      counts.seen += seen
+      counts.duplicates += duplicates
+      counts.withoutId += withoutId
+      counts.outOfWindow += old
+      counts.emitted += out.length
+      if (state !== undefined && state.appendedLines > baseLines + COMPACT_SLACK) {
+        baseLines = state.rewrite(filter.remembered())
+      }
+      return out
+    },
+    isNew(id) {
+      return filter.peek(id) !== 'duplicate'
+    },
+    stats() {
+      const size = filter.size
+      return { ...counts, streams: size.streams, otherIds: size.otherIds, evictedStreams: size.evictedStreams, evictedOtherIds: size.evictedOtherIds }
+    },
+    close() {
+      state?.close()
+    },
+  }
+}
