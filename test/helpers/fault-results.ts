@@ -46,18 +46,6 @@ export function recordResult(row: FaultRow): void {
 /** A filter that lets each event id through once: the consumer side's dedup. */
 export type DedupFilter = (messages: Received[]) => Received[]
 
-/** Stand-in until the consumer dedup module is merged: first copy of each id wins. */
-export const dedupById = (idOf: (m: Received) => string | undefined): DedupFilter => (messages) => {
-  const seen = new Set<string>()
-  return messages.filter((m) => {
-    const id = idOf(m)
-    if (id === undefined) return true
-    if (seen.has(id)) return false
-    seen.add(id)
-    return true
-  })
-}
-
 export interface Tally {
   row: Omit<FaultRow, 'scenario' | 'variant' | 'seconds' | 'notes'>
   report: DeliveryReport

@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { decodeUpstreamMessage, openDeduplicator } from '../../src/index.js'
 import { idOf } from './e2e-stack.js'
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
-import { dedupById, recordResult, tally, VARIANT, waitFor, type FaultRow, type Tally } from './fault-results.js'
+import { recordResult, tally, VARIANT, waitFor, type DedupFilter, type FaultRow, type Tally } from './fault-results.js'
 import { gatewayProcess, type GatewayProcess } from './gateway-process.js'
 import { collect, startMosquitto, type Collector, type Mosquitto, type Received } from './mosquitto.js'
 
@@ -60,8 +61,31 @@ export async function startFaultStack(t: Test, opts: FaultStackOptions = {}): Pr
   return { cloud, collector, proxy, gw, dir }
 }
 
-/** The consumer side's dedup, applied to what the cloud received. */
-export const dedup = dedupById(idOf)
+/**
+ * What the cloud received, one entry per gateway event: each message decoded
+ * by the consumer module (`decodeUpstreamMessage`), so a batch counts as its
+ * events. The entries keep the Received shape, with the event's own payload
+ * and its id as the `outpost-id` user property.
+ */
+export function eventsOf(messages: Received[]): Received[] {
+  const out: Received[] = []
+  for (const m of messages) {
+    for (const e of decodeUpstreamMessage({ topic: m.topic, payload: m.payload, properties: { userProperties: m.userProperties } })) {
+      out.push({ ...m, payload: Buffer.from(e.payload), userProperties: e.id === undefined ? {} : { 'outpost-id': e.id } })
+    }
+  }
+  return out
+}
+
+/** The consumer dedup module (`openDeduplicator`, default limits, no state file) over a whole stream. */
+export const dedup: DedupFilter = (events) => {
+  const d = openDeduplicator()
+  try {
+    return d.accept(events.map((m) => ({ id: idOf(m), m }))).map((x) => x.m)
+  } finally {
+    d.close()
+  }
+}
 
 /**
  * Counts, asserts the promise (no acknowledged event lost, no reorder after
@@ -75,7 +99,7 @@ export function concludeScenario(t: Test, o: {
   startedAt: number
   notes?: string
 }): Tally {
-  const result = tally(o.acked, o.messages, idOf, dedup)
+  const result = tally(o.acked, eventsOf(o.messages), idOf, dedup)
   const { row, report } = result
   t.ok(row.acknowledged > 0, `the scenario acknowledged events (${row.acknowledged})`)
   t.same(report.missing.slice(0, 20), [], `no acknowledged event lost (${report.missing.length} missing)`)
@@ -100,10 +124,12 @@ export async function waitForAllAcked(collector: Collector, acked: Map<string, S
   const arrived = (): boolean => {
     const messages = collector.messages
     for (; seen < messages.length; seen++) {
-      const { d, n } = JSON.parse(messages[seen]!.payload.toString()) as { d: string; n: number }
-      let set = got.get(d)
-      if (!set) got.set(d, (set = new Set()))
-      set.add(n)
+      for (const e of eventsOf([messages[seen]!])) {
+        const { d, n } = JSON.parse(e.payload.toString()) as { d: string; n: number }
+        let set = got.get(d)
+        if (!set) got.set(d, (set = new Set()))
+        set.add(n)
+      }
     }
     for (const [d, ns] of acked) {
       const g = got.get(d)
