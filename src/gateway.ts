@@ -61,6 +61,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       groupCommitMs: config.spool.groupCommitMs,
       maxBatch: config.spool.maxBatch,
       compactEveryAcks: config.spool.compactEveryAcks,
+      limits: {
+        maxBytes: config.spool.maxBytes,
+        maxAgeMs: config.spool.maxAgeSec * 1000,
+        minFreeBytes: config.spool.minFreeBytes,
+        onFull: config.spool.onFull,
+      },
+      checkIntervalMs: config.spool.checkIntervalMs,
     })
     closers.push(() => spool.close())
 
@@ -73,7 +80,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       maxPayloadBytes: config.broker.maxPayloadBytes,
       storeQos0: config.forward.qos0,
       log: log.child({ part: 'broker' }),
+      holdMs: config.spool.holdMs,
+      maxHeld: config.spool.maxHeld,
     })
+    // Publishes held for room in the spool are refused at shutdown, after the broker closed.
+    closers.push(async () => ingest.close())
     const broker: DeviceBroker = await startDeviceBroker({
       host: config.broker.host,
       port: config.broker.port,
@@ -104,7 +115,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
     const stats = (): GatewayStats => ({
       spool: spool.stats(),
-      ingest: { ...ingest.stats },
+      ingest: { ...ingest.stats, hold: { ...ingest.stats.hold } },
       uplink: uplink ? { ...uplink.stats(), status: uplink.status } : null,
       devices: broker.connectedClients(),
     })

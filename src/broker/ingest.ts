@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
-import { ErrorCodes, OutpostError } from '../errors.js'
-import type { SpoolWriter } from '../spool/types.js'
+import { ErrorCodes, isOutpostError, OutpostError } from '../errors.js'
+import type { AppendResult, DedupHint, EventInput, SpoolWriter } from '../spool/types.js'
+import { createHoldQueue, type HoldStats } from './hold-queue.js'
 
 /** The parts of an aedes PUBLISH packet the ingest path reads. */
 export interface IncomingPublish {
@@ -20,6 +21,10 @@ export interface IngestOptions {
   maxPayloadBytes: number
   storeQos0: boolean
   log: Logger
+  /** Longest a QoS >= 1 publish is held without PUBACK while the spool is full; 0 = refuse at once. */
+  holdMs?: number
+  /** Most publishes held at once; beyond it they are refused at once. */
+  maxHeld?: number
 }
 
 export interface IngestStats {
@@ -29,6 +34,9 @@ export interface IngestStats {
   notForwarded: number
   refused: number
   writeErrors: number
+  /** QoS 0 events not stored because the spool was full or could not write (QoS 0 has no PUBACK to hold). */
+  qos0Dropped: number
+  hold: HoldStats
 }
 
 export type AuthorizePublish = (client: { id: string } | null, packet: IncomingPublish, done: (err?: Error | null) => void) => void
@@ -39,11 +47,38 @@ export type AuthorizePublish = (client: { id: string } | null, packet: IncomingP
  * forwarded topic calls back only after its batch is fsync'd. The hook runs in
  * arrival order, so the spool's sequence numbers are arrival order too.
  * A failed write calls back with an error: aedes closes the connection without
- * an acknowledgement and the device re-sends after reconnecting.
+ * an acknowledgement and the device re-sends after reconnecting. While the
+ * spool is full or cannot write, publishes are first held (hold-queue.ts).
  */
-export function createIngest(opts: IngestOptions): { authorizePublish: AuthorizePublish; stats: IngestStats } {
+export function createIngest(opts: IngestOptions): { authorizePublish: AuthorizePublish; stats: IngestStats; close(): void } {
   const { spool, forwards, log } = opts
-  const stats: IngestStats = { stored: 0, duplicates: 0, qos0Stored: 0, notForwarded: 0, refused: 0, writeErrors: 0 }
+  interface Pending { input: EventInput; hint: DedupHint | undefined; done: (err?: Error | null) => void; result?: AppendResult }
+  const isFull = (err: unknown): boolean => isOutpostError(err, ErrorCodes.SPOOL_FULL) || isOutpostError(err, ErrorCodes.SPOOL_UNAVAILABLE)
+  const holdQueue = createHoldQueue<Pending>({
+    holdMs: opts.holdMs ?? 0,
+    maxHeld: opts.maxHeld ?? 1000,
+    attempt: (p) => spool.append(p.input, p.hint).then((res) => { p.result = res }),
+    retriable: isFull,
+    onWritable: spool.onWritable ? (l) => spool.onWritable!(l) : undefined,
+    settle: (p, err) => {
+      if (err === null) {
+        if (p.result?.duplicate === true) stats.duplicates++
+        else stats.stored++
+        p.done(null)
+        return
+      }
+      stats.writeErrors++
+      if (isFull(err)) {
+        log.warn({ clientId: p.input.clientId, topic: p.input.topic, code: (err as OutpostError).code, err: err.message },
+          'spool full or not writable: publish not acknowledged, closing the device connection; it re-sends after reconnecting')
+      } else {
+        log.error({ err, clientId: p.input.clientId, topic: p.input.topic }, 'could not store event; not acknowledged, the device will re-send it')
+      }
+      p.done(err)
+    },
+  })
+  const stats: IngestStats = { stored: 0, duplicates: 0, qos0Stored: 0, notForwarded: 0, refused: 0, writeErrors: 0, qos0Dropped: 0, hold: holdQueue.stats }
+  let qos0DropLoggedAt = Number.NEGATIVE_INFINITY
 
   const authorizePublish: AuthorizePublish = (client, packet, done) => {
     // Replacing aedes' default hook drops its $SYS guard: keep it.
@@ -73,20 +108,20 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
       if (!opts.storeQos0) return
       spool.append(input).then(() => { stats.qos0Stored++ }, (err: unknown) => {
         stats.writeErrors++
-        log.error({ err, clientId, topic: packet.topic }, 'could not store a QoS 0 event; it is lost')
+        stats.qos0Dropped++
+        // Counted always; logged at most every 10 s, since a full spool refuses every one.
+        if (Date.now() - qos0DropLoggedAt < 10_000) return
+        qos0DropLoggedAt = Date.now()
+        log.error({ err, clientId, topic: packet.topic, qos0Dropped: stats.qos0Dropped }, 'could not store a QoS 0 event; it is lost (counted in qos0Dropped)')
       })
       return
     }
     const hint = packet.messageId === undefined ? undefined : { messageId: packet.messageId, retransmit: packet.dup === true }
-    spool.append(input, hint).then((res) => {
-      if (res.duplicate) stats.duplicates++
-      else stats.stored++
-      done(null)
-    }, (err: unknown) => {
-      stats.writeErrors++
-      log.error({ err, clientId, topic: packet.topic }, 'could not store event; not acknowledged, the device will re-send it')
-      done(err instanceof Error ? err : new Error(String(err)))
-    })
+    holdQueue.submit(clientId, { input, hint, done })
   }
-  return { authorizePublish, stats }
+  return {
+    authorizePublish,
+    stats,
+    close: () => holdQueue.refuseAll(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'gateway is shutting down')),
+  }
 }

@@ -36,6 +36,7 @@ const TopicFilters = (defaultValue: string[]) =>
 export const ENVELOPES = ['auto', 'none', 'json'] as const
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 export const TEMPLATE_PLACEHOLDERS = ['gatewayId', 'topic', 'clientId'] as const
+export const SPOOL_ON_FULL = ['reject', 'drop-oldest'] as const
 
 const closed = { additionalProperties: false } as const
 
@@ -64,6 +65,14 @@ const SpoolSchema = Type.Object({
   groupCommitMs: Type.Number({ minimum: 0, maximum: 100, default: 2 }),
   maxBatch: Int(1, 100_000, 1024),
   compactEveryAcks: Int(0, 10_000_000, 50_000),
+  // Retention and backpressure (docs/configuration.md#spool, docs/architecture.md#retention-and-backpressure).
+  maxBytes: Int(0, Number.MAX_SAFE_INTEGER, 0),
+  maxAgeSec: Int(0, 3_153_600_000, 0),
+  minFreeBytes: Int(0, Number.MAX_SAFE_INTEGER, 33_554_432),
+  onFull: StringEnum(SPOOL_ON_FULL, { default: 'reject' }),
+  holdMs: Int(0, MAX_TIMER_MS, 10_000),
+  maxHeld: Int(0, 1_000_000, 1000),
+  checkIntervalMs: Int(100, MAX_TIMER_MS, 5000),
 }, { ...closed, default: {} })
 
 const ForwardSchema = Type.Object({

@@ -3,6 +3,7 @@ import type { AbstractSublevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
+import { checkFiles, moveAside, setAside } from './damage-report.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
@@ -11,12 +12,36 @@ function causeCode(err: unknown): string | undefined {
   return e?.cause?.code ?? e?.code
 }
 
+export interface OpenedDb {
+  db: SpoolDb
+  /** LevelDB's repair ran before the store would open. */
+  repaired: boolean
+  /** Where the damaged files were set aside (or the whole store moved), if anywhere. */
+  setAside: string | null
+  /** The store could not be repaired: it was moved aside whole and this one is new and empty. */
+  startedEmpty: boolean
+  /** What was found wrong, in words. */
+  problems: string[]
+}
+
+function isDamage(err: unknown): boolean {
+  const code = causeCode(err)
+  if (code === 'LEVEL_CORRUPTION') return true
+  const text = `${(err as Error)?.message ?? ''} ${((err as { cause?: Error })?.cause)?.message ?? ''}`
+  return /corrupt|No such file/i.test(text)
+}
+
 /**
- * Open a LevelDB directory (the spool, or the session store with its own label and code). A store another process holds is a clear error
- * (two gateways on one spool would corrupt it); a store LevelDB calls corrupt
- * is repaired once (LevelDB keeps what it can read) and the repair reported.
+ * Open a LevelDB directory (the spool, or the session store with its own label
+ * and code). A store another process holds is a clear error (two gateways on
+ * one spool would corrupt it). A damaged store (LevelDB says corrupt, or the
+ * files are missing or changed since the last clean close, see
+ * damage-report.ts) is set aside as it is, then repaired (LevelDB keeps every
+ * record it can still read). If even the repair fails, the store is moved
+ * aside whole and an empty one started, with a loud error: the gateway keeps
+ * serving and never crash-loops on a broken disk.
  */
-export async function openDb(dir: string, log: Logger, what: { label: string; code: ErrorCode } = { label: 'spool', code: ErrorCodes.SPOOL_OPEN }): Promise<{ db: SpoolDb; repaired: boolean }> {
+export async function openDb(dir: string, log: Logger, what: { label: string; code: ErrorCode } = { label: 'spool', code: ErrorCodes.SPOOL_OPEN }): Promise<OpenedDb> {
   const { label } = what
   await mkdir(dir, { recursive: true })
   const attempt = async (): Promise<SpoolDb> => {
@@ -24,24 +49,44 @@ export async function openDb(dir: string, log: Logger, what: { label: string; co
     await db.open()
     return db
   }
-  try {
-    return { db: await attempt(), repaired: false }
-  } catch (err) {
-    const code = causeCode(err)
-    if (code === 'LEVEL_LOCKED') {
-      throw new OutpostError(what.code === ErrorCodes.SPOOL_OPEN ? ErrorCodes.SPOOL_LOCKED : what.code,
-        `${label} ${dir} is locked by another process (is another Outpost running on the same data directory?)`, { cause: err })
-    }
-    if (code !== 'LEVEL_CORRUPTION') {
-      throw new OutpostError(what.code, `cannot open ${label} ${dir}: ${(err as Error).message}`, { cause: err })
-    }
-    log.error({ err, dir }, `${label} is damaged; repairing it (LevelDB keeps every record it can still read)`)
+  const problems = await checkFiles(dir)
+  if (problems.length === 0) {
     try {
-      await ClassicLevel.repair(dir)
-      return { db: await attempt(), repaired: true }
-    } catch (err2) {
-      throw new OutpostError(what.code, `${label} ${dir} is damaged and could not be repaired: ${(err2 as Error).message}`, { cause: err2 })
+      return { db: await attempt(), repaired: false, setAside: null, startedEmpty: false, problems }
+    } catch (err) {
+      const code = causeCode(err)
+      if (code === 'LEVEL_LOCKED') {
+        throw new OutpostError(what.code === ErrorCodes.SPOOL_OPEN ? ErrorCodes.SPOOL_LOCKED : what.code,
+          `${label} ${dir} is locked by another process (is another Outpost running on the same data directory?)`, { cause: err })
+      }
+      if (!isDamage(err)) {
+        throw new OutpostError(what.code, `cannot open ${label} ${dir}: ${(err as Error).message}`, { cause: err })
+      }
+      problems.push(`${(err as Error).message}: ${((err as { cause?: Error }).cause)?.message ?? ''}`.trim())
     }
+  }
+  let aside: string | null = null
+  try {
+    aside = await setAside(dir)
+  } catch (err) {
+    log.error({ err, dir }, `could not set the damaged ${label} files aside; repairing anyway`)
+  }
+  log.error({ dir, problems, setAside: aside, code: ErrorCodes.SPOOL_DAMAGED },
+    `${label} is damaged; its files were set aside and LevelDB repairs it (keeping every record it can still read)`)
+  try {
+    await ClassicLevel.repair(dir)
+    return { db: await attempt(), repaired: true, setAside: aside, startedEmpty: false, problems }
+  } catch (err) {
+    let moved: string
+    try {
+      moved = await moveAside(dir)
+      await mkdir(dir, { recursive: true })
+    } catch (err2) {
+      throw new OutpostError(what.code, `${label} ${dir} is damaged, could not be repaired (${(err as Error).message}) nor moved aside: ${(err2 as Error).message}`, { cause: err2 })
+    }
+    log.error({ err, dir, movedTo: moved, setAside: aside, code: ErrorCodes.SPOOL_DAMAGED },
+      `${label} could not be repaired: the whole store was moved aside and the gateway starts on an EMPTY ${label}; the events in it are not forwarded`)
+    return { db: await attempt(), repaired: false, setAside: aside ?? moved, startedEmpty: true, problems }
   }
 }
 

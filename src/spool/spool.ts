@@ -2,11 +2,15 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
+import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
+import { checkEvents } from './open-check.js'
+import { lostRanges, recordFiles } from './damage-report.js'
 import { openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
-import { scanEvents } from './scan.js'
+import { admit, createDiscardRanges, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { createStoreHealth } from './store-health.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
@@ -24,6 +28,12 @@ export interface SpoolOptions {
   /** Packet ids remembered per device for retransmission dedup. */
   dedupWindow?: number
   now?: () => number
+  /** Retention limits; none by default. */
+  limits?: Partial<RetentionLimits>
+  /** How often free disk space and event ages are checked (ms). */
+  checkIntervalMs?: number
+  /** For tests: a statfs stand-in. */
+  statfs?: StatFs
 }
 
 export type SpoolStatus = 'open' | 'closing' | 'closed'
@@ -33,6 +43,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   readonly epoch: number
   readonly status: SpoolStatus
   listRejected(limit?: number): Promise<RejectedEvent[]>
+  onWritable(listener: () => void): () => void
   close(): Promise<void>
 }
 
@@ -41,6 +52,15 @@ type BatchOp = WriteOp
 const META_EPOCH = 'epoch'
 const META_NEXT_SEQ = 'nextSeq'
 const META_CLEAN = 'clean'
+const META_PENDING = 'pending'
+const META_BYTES = 'bytes'
+const META_HEAD = 'head'
+/** Logical size of a record: its key plus its encoded value. */
+const KEY_BYTES = 16
+/** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
+const MAX_SIZES = 200_000
+const DISCARD_CHUNK = 1000
+const INTAKE_LOG_MS = 30_000
 
 function digestOf(input: EventInput): string {
   return createHash('sha1')
@@ -58,7 +78,7 @@ function digestOf(input: EventInput): string {
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const log = opts.log
   const now = opts.now ?? Date.now
-  const { db, repaired } = await openDb(opts.dir, log)
+  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log)
   const subOpts = { keyEncoding: 'utf8', valueEncoding: 'view' } as const
   const events = db.sublevel<string, Uint8Array>('e', subOpts)
   const meta = db.sublevel<string, Uint8Array>('m', subOpts)
@@ -80,8 +100,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const metaEpoch = await readMeta(META_EPOCH)
   const metaNextSeq = await readMeta(META_NEXT_SEQ)
   const cleanShutdown = (await readMeta(META_CLEAN)) === true
+  const metaPending = await readMeta(META_PENDING)
+  const metaBytes = await readMeta(META_BYTES)
+  const stored = typeof metaPending === 'number' && typeof metaBytes === 'number' ? { pending: metaPending, bytes: metaBytes } : null
 
-  const scan = await scanEvents(cleanShutdown ? events.keys() : events.iterator(), !cleanShutdown)
+  const metaHead = await readMeta(META_HEAD)
+  const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired || startedEmpty })
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
     await writeOps(db, [
@@ -90,7 +114,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
-  const epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  let epoch = (typeof metaEpoch === 'number' ? metaEpoch : 0) + 1
+  // Without the stored epoch after damage, ids must still never repeat: take one from the clock
+  // (seconds since 1970, far above any count of restarts).
+  if ((repaired || startedEmpty) && typeof metaEpoch !== 'number') epoch = Math.max(epoch, Math.floor(now() / 1000))
   let nextSeq = Math.max(typeof metaNextSeq === 'number' ? metaNextSeq : 0, scan.lastSeq === null ? 0 : scan.lastSeq + 1)
   // Taken at start so a crash before the first append still moves the epoch on.
   await writeOps(db, [
@@ -101,6 +128,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const report: SpoolCheckReport = {
     records: scan.records, gaps: scan.gaps, unreadable: scan.unreadableKeys.length, epoch, cleanShutdown, repaired,
+    check: scan.check, checked: scan.checked, lost: 0, lostRanges: [], setAside: asideDir,
+  }
+  if (repaired) {
+    const head = typeof metaHead === 'number' ? metaHead : (scan.firstSeq ?? nextSeq)
+    const lost = lostRanges(head, nextSeq, scan)
+    report.lost = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
+    report.lostRanges = lost.slice(0, 100)
+  }
+  if (repaired || startedEmpty) {
+    log.error({ ...report, lostRanges: report.lostRanges.slice(0, 20), problems, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED },
+      startedEmpty
+        ? 'spool was damaged beyond repair: moved aside whole, started empty; its events could not be counted'
+        : `spool was damaged and repaired: ${report.lost} event(s) lost; damaged files set aside in ${asideDir ?? '(could not set aside)'}`)
   }
   const reportLog = { ...report, gaps: scan.gaps.slice(0, 20), dir: opts.dir }
   if (scan.gaps.length > 0 || scan.unreadableKeys.length > 0 || repaired) {
@@ -129,7 +169,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Highest committed seq + 1: what the reader may see. */
   let committedNext = nextSeq
   let pending = scan.records
-  const counters = { appended: 0, acked: 0, rejected: 0 }
+  let bytes = scan.bytes
+  /** Appends submitted to the group commit and not yet settled: counted in the metadata their batch writes. */
+  let queuedAppends = 0
+  let queuedBytes = 0
+  const sizes = new Map<number, number>()
+  const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
+  const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }
+  let intake: 'ok' | FullReason = 'ok'
+  /** Intake changes are logged at most once per INTAKE_LOG_MS: at the edge of a limit it flips with every ack. */
+  let intakeLoggedAt = Number.NEGATIVE_INFINITY
   let acksSinceCompact = 0
   let compacting = false
   const listeners = new Set<() => void>()
@@ -138,24 +187,215 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     delayMs: opts.groupCommitMs ?? 2,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
-      const upTo = nextSeq
-      ops.push({ type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(upTo) })
+      ops.push(...metaOps(queuedAppends, queuedBytes))
       await writeOps(db, ops, true)
     },
   })
+
+  /** Counters written with every batch, so open needs no scan to know them (docs/architecture.md). */
+  function metaOps(extraRecords = 0, extraBytes = 0): BatchOp[] {
+    return [
+      { type: 'put', sublevel: meta, key: META_NEXT_SEQ, value: encodeValue(nextSeq) },
+      { type: 'put', sublevel: meta, key: META_PENDING, value: encodeValue(pending + extraRecords) },
+      { type: 'put', sublevel: meta, key: META_BYTES, value: encodeValue(bytes + extraBytes) },
+      { type: 'put', sublevel: meta, key: META_HEAD, value: encodeValue(lowWater) },
+    ]
+  }
 
   // Deletes after an upstream ack are not synced: a lost delete costs one re-send.
   let deletes: BatchOp[] = []
   let deleteTimer: NodeJS.Immediate | null = null
   let deleting: Promise<void> = Promise.resolve()
+  /** Deletes a failed write refused: written again once the store is reopened. */
+  let failedDeletes: BatchOp[] = []
   const flushDeletes = (): void => {
     deleteTimer = null
     const ops = deletes
     deletes = []
     if (ops.length === 0) return
+    const count = ops.length
+    if (!health.writable) {
+      failedDeletes.push(...ops)
+      return
+    }
+    ops.push(...metaOps())
     deleting = deleting.then(() => writeOps(db, ops, false)).catch((err: unknown) => {
-      log.warn({ err, count: ops.length }, 'deleting acknowledged records failed; they will be sent again after restart')
+      health.writeFailed(err)
+      failedDeletes.push(...ops.slice(0, count))
+      log.warn({ err, count }, 'deleting acknowledged records failed; retried when the store is writable again')
     })
+    checkWritable()
+  }
+
+  const writableListeners = new Set<() => void>()
+  function storeState(): StoreState {
+    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable }
+  }
+  /** Tell held appends to try again once nothing refuses them. */
+  function checkWritable(): void {
+    const reason = admit(storeState(), limits, 0)
+    if (reason === null && intake !== 'ok') {
+      if (now() - intakeLoggedAt >= INTAKE_LOG_MS) {
+        intakeLoggedAt = now()
+        log.info({ was: intake, bytes, freeBytes: guard.freeBytes, refusedFull: counters.refusedFull }, 'spool takes new events again')
+      }
+      intake = 'ok'
+    }
+    if (reason !== null || writableListeners.size === 0) return
+    for (const l of [...writableListeners]) {
+      try {
+        l()
+      } catch (err) {
+        log.error({ err }, 'spool writable listener failed')
+      }
+    }
+  }
+
+  const health = createStoreHealth({
+    dir: opts.dir,
+    log,
+    minFreeBytes: limits.minFreeBytes,
+    reopen: async () => {
+      await gc.drain().catch(() => undefined)
+      await deleting
+      await db.close()
+      await db.open()
+      for (const sub of [events, meta, dedupDb, rejectedDb, quarantine]) await sub.open()
+      const retry = failedDeletes
+      failedDeletes = []
+      try {
+        await writeOps(db, [...retry, ...metaOps()], true)
+      } catch (err) {
+        failedDeletes = retry.concat(failedDeletes)
+        throw err
+      }
+    },
+    onRecovered: () => checkWritable(),
+  })
+
+  const guard = createDiskGuard({
+    dir: opts.dir,
+    intervalMs: opts.checkIntervalMs ?? 5000,
+    ...(opts.statfs ? { statfs: opts.statfs } : {}),
+    onSample: (free, err) => {
+      if (err !== undefined) log.warn({ err }, 'could not read the free space of the spool\'s filesystem')
+      void health.diskSample(free).then(() => {
+        checkWritable()
+        scheduleRetention()
+      })
+    },
+  })
+
+  // Retention: expiry and drop-oldest discard from the head, in chunks, one pass at a time.
+  const discarded = createDiscardRanges()
+  let retentionRunning = false
+  let retentionAgain = false
+  function scheduleRetention(): void {
+    if (retentionRunning) {
+      retentionAgain = true
+      return
+    }
+    if (limits.maxAgeMs <= 0 && trimTarget(storeState(), limits) === null) return
+    retentionRunning = true
+    void runRetention().catch((err: unknown) => log.warn({ err }, 'spool retention pass failed; trying again at the next check'))
+      .finally(() => {
+        retentionRunning = false
+        if (retentionAgain) {
+          retentionAgain = false
+          setImmediate(scheduleRetention)
+        }
+      })
+  }
+
+  async function runRetention(): Promise<void> {
+    if (status !== 'open' || !health.writable) return
+    if (limits.maxAgeMs > 0) {
+      const cutoff = now() - limits.maxAgeMs
+      await discardHead('expired', Number.POSITIVE_INFINITY, (e) => e.acceptedAt < cutoff)
+    }
+    const target = trimTarget(storeState(), limits)
+    if (target !== null) {
+      const freed = await discardHead(target.reason === 'max-bytes' ? 'dropped: spool.maxBytes' : 'dropped: spool.minFreeBytes', target.bytes, () => true)
+      if (target.reason === 'min-free' && freed > 0) {
+        // Deleted records free disk space only once compacted.
+        await deleting
+        await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
+        void guard.check()
+      }
+    }
+    checkWritable()
+  }
+
+  /** Discard records from the head while `keep` says so, up to `maxBytes`; returns the bytes freed. */
+  async function discardHead(reason: string, maxBytes: number, discard: (e: StoredEvent) => boolean): Promise<number> {
+    const counter = reason === 'expired' ? 'expired' : 'dropped'
+    let freed = 0
+    let done = false
+    while (!done && freed < maxBytes && status === 'open') {
+      const ops: BatchOp[] = []
+      let seen = 0
+      for await (const [key, raw] of events.iterator({ gte: seqKey(lowWater), lt: seqKey(committedNext), limit: DISCARD_CHUNK })) {
+        seen++
+        const seq = Number.parseInt(key, 16)
+        if (seq < lowWater || removedAbove.has(seq)) continue
+        let event: StoredEvent
+        try {
+          event = decodeRecord(seq, raw)
+        } catch {
+          continue // left for readAfter, which quarantines it
+        }
+        if (!discard(event)) {
+          done = true
+          break
+        }
+        const size = key.length + raw.length
+        ops.push({ type: 'del', sublevel: events, key })
+        discarded.add(reason, seq, event.id)
+        markRemoved(seq)
+        sizes.delete(seq)
+        pending--
+        bytes = Math.max(0, bytes - size)
+        counters[counter]++
+        freed += size
+        if (freed >= maxBytes) break
+      }
+      if (seen === 0) break
+      if (ops.length > 0) {
+        ops.push(...metaOps())
+        await writeOps(db, ops, false)
+      }
+      logDiscarded()
+    }
+    return freed
+  }
+
+  function logDiscarded(): void {
+    for (const r of discarded.take()) {
+      log.warn({ code: ErrorCodes.SPOOL_DISCARDED, ...r },
+        `spool discarded ${r.count} event(s) ${r.firstId} .. ${r.lastId} (${r.reason}); they will not be forwarded`)
+    }
+  }
+  const retentionTimer = setInterval(scheduleRetention, opts.checkIntervalMs ?? 5000)
+  retentionTimer.unref()
+  await guard.check()
+
+  function fullError(reason: FullReason): OutpostError {
+    if (reason === 'unavailable') {
+      return new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `spool cannot write: ${(health.lastError as Error | null)?.message ?? 'store unavailable'}`, { cause: health.lastError })
+    }
+    return new OutpostError(ErrorCodes.SPOOL_FULL, reason === 'max-bytes'
+      ? `spool holds ${bytes} bytes, limit spool.maxBytes = ${limits.maxBytes}`
+      : `${guard.freeBytes ?? 0} bytes free on the spool's disk, below spool.minFreeBytes = ${limits.minFreeBytes}`)
+  }
+
+  /** Size of a record leaving the log: known if it was read in this run, else the average. */
+  function takeSize(seq: number): number {
+    const known = sizes.get(seq)
+    if (known !== undefined) {
+      sizes.delete(seq)
+      return known
+    }
+    return pending > 0 ? Math.round(bytes / pending) : 0
   }
 
   function markRemoved(seq: number): void {
@@ -180,7 +420,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   function maybeCompact(): void {
     const every = opts.compactEveryAcks ?? 50_000
-    if (every <= 0 || acksSinceCompact < every || compacting) return
+    if (every <= 0 || acksSinceCompact < every || compacting || !health.writable) return
     acksSinceCompact = 0
     compacting = true
     const end = lowWater
@@ -229,10 +469,29 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           })
         }
       }
-      const seq = nextSeq++
+      const seq = nextSeq
       const id = eventId(opts.gatewayId, epoch, seq)
       const record: StoredEvent = { ...input, seq, id, acceptedAt: now() }
-      const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value: encodeRecord(record) }]
+      const value = encodeRecord(record)
+      const size = KEY_BYTES + value.length
+      // Sticky until checkWritable clears it: once one append was refused, later
+      // (perhaps smaller) ones are too, so a device's events never overtake each other.
+      const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
+      if (refused !== null) {
+        counters.refusedFull++
+        if (intake !== refused) {
+          intake = refused
+          if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
+          else return Promise.reject(fullError(refused))
+          log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
+            'spool is not taking new events: devices are not acknowledged until there is room')
+        }
+        return Promise.reject(fullError(refused))
+      }
+      nextSeq++
+      queuedAppends++
+      queuedBytes += size
+      const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
       if (hint && digest !== undefined) {
         entry = { digest, seq, id, confirmed: false }
         const evicted = dedup.set(input.clientId, hint.messageId, entry)
@@ -241,23 +500,34 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       }
       return gc.submit(ops).then(
         () => {
+          queuedAppends--
+          queuedBytes -= size
           if (entry) entry.confirmed = true
           counters.appended++
           pending++
+          bytes += size
+          if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
           if (seq + 1 > committedNext) committedNext = seq + 1
           queueMicrotask(notify)
           return { seq, id, duplicate: false }
         },
         (err: unknown) => {
+          queuedAppends--
+          queuedBytes -= size
           markRemoved(seq)
           if (hint) dedup.forget(input.clientId, hint.messageId, seq)
-          throw new OutpostError(ErrorCodes.SPOOL_WRITE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
+          health.writeFailed(err)
+          intake = 'unavailable'
+          throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
         },
       )
     },
 
     async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
       assertOpen()
+      await health.settled()
+      if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened after a failed write')
+      if (sizes.size > MAX_SIZES) sizes.clear()
       const fromHead = afterSeq < 0
       const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
       const out: StoredEvent[] = []
@@ -265,6 +535,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         const seq = Number.parseInt(key, 16)
         try {
           out.push(decodeRecord(seq, raw))
+          sizes.set(seq, key.length + raw.length)
         } catch (err) {
           if (!(err instanceof RecordDecodeError)) throw err
           await quarantineRecord(key, raw, err)
@@ -287,6 +558,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (status === 'closed') return
       if (seq < lowWater || removedAbove.has(seq)) return
       markRemoved(seq)
+      bytes = Math.max(0, bytes - takeSize(seq))
       pending--
       counters.acked++
       acksSinceCompact++
@@ -316,6 +588,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       ])
       if (event.seq >= lowWater && !removedAbove.has(event.seq)) {
         markRemoved(event.seq)
+        bytes = Math.max(0, bytes - takeSize(event.seq))
         pending--
         counters.rejected++
       }
@@ -333,6 +606,11 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       return out
     },
 
+    onWritable(listener: () => void): () => void {
+      writableListeners.add(listener)
+      return () => { writableListeners.delete(listener) }
+    },
+
     onAppend(listener: () => void): () => void {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -344,6 +622,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         headSeq: pending > 0 ? lowWater : null,
         nextSeq,
         ...counters,
+        bytes,
+        intake: health.writable ? intake : 'unavailable',
+        freeBytes: guard.freeBytes,
       }
     },
 
@@ -351,12 +632,22 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (status !== 'open') return
       status = 'closing'
       listeners.clear()
-      await gc.drain()
+      writableListeners.clear()
+      guard.stop()
+      clearInterval(retentionTimer)
+      await health.settled()
+      await gc.drain().catch(() => undefined)
       if (deleteTimer) clearImmediate(deleteTimer)
       flushDeletes()
       await deleting
-      await writeOps(db, [{ type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
-      await db.close()
+      if (db.status === 'open' && health.writable) {
+        await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
+      } else {
+        log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
+      }
+      const wasClean = db.status === 'open' && health.writable
+      if (db.status === 'open') await db.close()
+      if (wasClean) await recordFiles(opts.dir).catch((err: unknown) => log.warn({ err }, 'could not record the spool\'s file list'))
       status = 'closed'
     },
   }

@@ -57,6 +57,18 @@ export interface SpoolStats {
   appended: number
   acked: number
   rejected: number
+  /** Logical bytes of pending records (keys + values), kept without scanning; see docs/architecture.md. */
+  bytes?: number
+  /** Events discarded by `spool.onFull: drop-oldest`. */
+  dropped?: number
+  /** Events discarded by `spool.maxAgeSec`. */
+  expired?: number
+  /** Appends refused because a limit was reached or the store could not write. */
+  refusedFull?: number
+  /** 'ok', or why new events are not taken: a limit ('max-bytes', 'min-free') or a failed write ('unavailable'). */
+  intake?: 'ok' | 'max-bytes' | 'min-free' | 'unavailable'
+  /** Free bytes on the data directory's filesystem at the last check. */
+  freeBytes?: number | null
 }
 
 /** What `open` found while checking the store. */
@@ -71,6 +83,20 @@ export interface SpoolCheckReport {
   cleanShutdown: boolean
   /** LevelDB needed a repair before it would open. */
   repaired: boolean
+  /**
+   * How much was read: 'none' after a clean shutdown (counters from metadata),
+   * 'tail' after a crash (the newest records, those LevelDB's write-ahead log
+   * held), 'full' after a repair or without stored counters.
+   */
+  check: 'none' | 'tail' | 'full'
+  /** Records whose values were decoded by the check. */
+  checked: number
+  /** Events that should exist (after the acknowledged head, before nextSeq) but were not found after damage. */
+  lost: number
+  /** Their sequence ranges, inclusive (at most 100 listed). */
+  lostRanges: Array<{ from: number; to: number }>
+  /** Where the damaged files were set aside, if they were. */
+  setAside: string | null
 }
 
 /** Read side used by uplink/. */
@@ -114,4 +140,11 @@ export interface SpoolWriter {
    * is taken synchronously at call time, so call order is log order.
    */
   append(input: EventInput, dedup?: DedupHint): Promise<AppendResult>
+  /**
+   * Backpressure: an append refused with OUTPOST_SPOOL_FULL or
+   * OUTPOST_SPOOL_UNAVAILABLE may succeed after this listener is called
+   * (acks freed room, disk space came back, the store was reopened).
+   * Returns an unsubscribe function.
+   */
+  onWritable?(listener: () => void): () => void
 }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createIngest, type IncomingPublish } from '../../src/broker/ingest.js'
 import { createForwardPredicate } from '../../src/broker/topic-filter.js'
+import { ErrorCodes, OutpostError } from '../../src/errors.js'
 import type { AppendResult, DedupHint, EventInput, SpoolWriter } from '../../src/spool/types.js'
 import { captureLog } from '../helpers/log.js'
 
@@ -87,4 +88,117 @@ t.test('will of a client from a previous run: no client object, id from the pack
   t.equal(spool.calls[0]!.input.clientId, 'gone')
   t.same(Buffer.from(spool.calls[0]!.input.payload).toString(), 'offline')
   t.equal(spool.calls[0]!.hint, undefined)
+})
+
+// Backpressure: a spool that refuses with OUTPOST_SPOOL_FULL while `full`, and says when it has room.
+function fullSpool() {
+  const stored: string[] = []
+  const listeners = new Set<() => void>()
+  const s = {
+    full: true,
+    stored,
+    attempts: 0,
+    append(input: EventInput) {
+      s.attempts++
+      if (s.full) return Promise.reject(new OutpostError(ErrorCodes.SPOOL_FULL, 'spool holds too much'))
+      stored.push(Buffer.from(input.payload).toString())
+      return Promise.resolve({ seq: stored.length, id: `x-${stored.length}`, duplicate: false })
+    },
+    onWritable(l: () => void) {
+      listeners.add(l)
+      return () => { listeners.delete(l) }
+    },
+    room() {
+      s.full = false
+      for (const l of [...listeners]) l()
+    },
+    listeners,
+  }
+  return s
+}
+
+function setupHold(holdMs: number, maxHeld = 100) {
+  const spool = fullSpool()
+  const cap = captureLog()
+  const ingest = createIngest({
+    spool, forwards: () => true, maxPayloadBytes: 1000, storeQos0: true, log: cap.log, holdMs, maxHeld,
+  })
+  const call = (clientId: string, payload: string, qos: 0 | 1 = 1) => {
+    const r: { done: boolean; err: Error | null | undefined } = { done: false, err: undefined }
+    ingest.authorizePublish({ id: clientId }, { topic: 't', payload: Buffer.from(payload), qos, retain: false, messageId: 1 }, (err) => {
+      r.done = true
+      r.err = err
+    })
+    return r
+  }
+  return { spool, ingest, call, cap }
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5))
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('full spool: publishes are held without PUBACK and acknowledged in order once there is room', async (t) => {
+  const { spool, call, ingest } = setupHold(60_000)
+  const a1 = call('a', 'a1')
+  const a2 = call('a', 'a2')
+  const b1 = call('b', 'b1')
+  await until(() => ingest.stats.hold.held === 3, 'three held')
+  const attemptsWhileHeld = spool.attempts
+  const a3 = call('a', 'a3')
+  await tick()
+  t.equal(spool.attempts, attemptsWhileHeld, 'a publish of a device with held ones waits behind them without trying the spool')
+  t.equal(ingest.stats.hold.held, 4)
+  t.notOk(a1.done || a2.done || a3.done || b1.done, 'nothing acknowledged while full')
+  spool.room()
+  await until(() => a3.done && b1.done, 'all acknowledged')
+  t.same([a1.err, a2.err, a3.err, b1.err], [null, null, null, null])
+  t.same(spool.stored.filter((p) => p.startsWith('a')), ['a1', 'a2', 'a3'], 'one device\'s events are stored in order')
+  t.equal(ingest.stats.hold.held, 0)
+  t.equal(ingest.stats.hold.heldThenStored, 4)
+  t.equal(ingest.stats.stored, 4)
+  t.equal(spool.listeners.size, 0, 'no listener left once nothing is held')
+})
+
+t.test('full spool past holdMs: the device\'s held publishes are refused together', async (t) => {
+  const { spool, call, ingest, cap } = setupHold(30)
+  const a1 = call('a', 'a1')
+  const a2 = call('a', 'a2')
+  await until(() => a1.done && a2.done, 'refusal')
+  t.match(a1.err, { code: 'OUTPOST_SPOOL_FULL' }, 'refused with the spool\'s error, so aedes closes the connection without PUBACK')
+  t.match(a2.err, { code: 'OUTPOST_SPOOL_FULL' })
+  t.equal(ingest.stats.hold.heldRefused, 2)
+  t.equal(ingest.stats.hold.held, 0)
+  t.ok(cap.find('closing the device connection').length >= 1, 'the refusal is logged')
+  spool.room()
+  const a3 = call('a', 'a3')
+  await until(() => a3.done, 'ack after room')
+  t.equal(a3.err, null, 'once there is room, publishes are acknowledged again')
+  t.same(spool.stored, ['a3'])
+})
+
+t.test('full spool: beyond maxHeld a publish is refused at once; holdMs 0 never holds', async (t) => {
+  const { call, ingest } = setupHold(60_000, 1)
+  const a1 = call('a', 'a1')
+  const b1 = call('b', 'b1')
+  await until(() => b1.done, 'b refused')
+  t.match(b1.err, { code: 'OUTPOST_SPOOL_FULL' })
+  t.equal(a1.done, false, 'the first one is still held')
+  ingest.close()
+  await tick()
+  t.match(a1.err, { code: 'OUTPOST_SPOOL_CLOSED' }, 'shutdown refuses what is held')
+
+  const now = setupHold(0)
+  const c1 = now.call('c', 'c1')
+  await until(() => c1.done, 'c refused')
+  t.match(c1.err, { code: 'OUTPOST_SPOOL_FULL' })
+  t.equal(now.ingest.stats.hold.heldRefused, 1)
+})
+
+t.test('full spool: QoS 0 events are counted as dropped, the log is not flooded', async (t) => {
+  const { call, ingest, cap } = setupHold(60_000)
+  for (let i = 0; i < 5; i++) call('a', `q${i}`, 0)
+  await until(() => ingest.stats.qos0Dropped === 5, 'five dropped')
+  t.equal(cap.find('could not store a QoS 0 event').length, 1, 'one log line for a burst')
 })

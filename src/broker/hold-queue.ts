@@ -1,0 +1,182 @@
+/**
+ * Backpressure at the device: while the spool refuses new events (a retention
+ * limit, or a disk it cannot write), a QoS >= 1 publish is held without PUBACK
+ * for up to `holdMs`, then refused, which makes aedes close the connection.
+ *
+ * Why hold, then close: aedes reads a device's next packets only after every
+ * packet of the previous read was answered, so a held publish stops reading
+ * from that socket. The device's unacknowledged publishes wait in its own
+ * outgoing store and the TCP buffers; the gateway keeps at most one read's
+ * packets per device, and `maxHeld` overall. When room comes back within
+ * `holdMs`, the held publishes are stored and acknowledged and the device
+ * notices nothing but latency. Past `holdMs` the connection is closed without
+ * PUBACK: MQTT.js and embedded clients re-send unacknowledged QoS 1/2 publishes
+ * after reconnecting (their reconnect delay paces the retries), and a device
+ * whose own PUBACK timeout is shorter re-sends with DUP=1 on the same
+ * connection, which the spool's dedup window recognises.
+ *
+ * Order: one device's held publishes are retried one at a time, oldest first,
+ * and all of them are refused together, so a device's events are never stored
+ * out of order. Pure of sockets; the timer functions are injectable.
+ */
+export interface HoldQueueOptions<T> {
+  holdMs: number
+  maxHeld: number
+  /** Try to store: resolves when stored, rejects with the spool's error. */
+  attempt: (item: T) => Promise<void>
+  /** Is this error one that room coming back can cure (OUTPOST_SPOOL_FULL, OUTPOST_SPOOL_UNAVAILABLE)? */
+  retriable: (err: unknown) => boolean
+  /** Subscribe to "the spool may take writes again"; undefined = never hold. */
+  onWritable: ((listener: () => void) => () => void) | undefined
+  /** Final answer for an item: null = stored, else the error the device's connection is closed with. */
+  settle: (item: T, err: Error | null) => void
+  setTimer?: (fn: () => void, ms: number) => unknown
+  clearTimer?: (timer: unknown) => void
+}
+
+export interface HoldStats {
+  /** Publishes held at the moment. */
+  held: number
+  /** Publishes that were held and later stored. */
+  heldThenStored: number
+  /** Publishes refused after holdMs, or at once because maxHeld was reached. */
+  heldRefused: number
+}
+
+interface Held<T> {
+  item: T
+  timer: unknown
+  lastError: Error
+}
+
+export interface HoldQueue<T> {
+  /** Store an item, holding it while the spool is full. Items of one key keep their order. */
+  submit(key: string, item: T): void
+  /** Refuse everything held (shutdown). */
+  refuseAll(err: Error): void
+  readonly stats: HoldStats
+}
+
+export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
+  const setTimer = opts.setTimer ?? ((fn: () => void, ms: number) => {
+    const t = setTimeout(fn, ms)
+    t.unref()
+    return t
+  })
+  const clearTimer = opts.clearTimer ?? ((t: unknown) => clearTimeout(t as NodeJS.Timeout))
+  /** Per key, its held items in order; the first may be in an attempt. */
+  const queues = new Map<string, Array<Held<T>>>()
+  const trying = new Set<string>()
+  const stats: HoldStats = { held: 0, heldThenStored: 0, heldRefused: 0 }
+  let unsubscribe: (() => void) | null = null
+
+  const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
+
+  function refuseKey(key: string, err: Error): void {
+    const q = queues.get(key)
+    if (!q) return
+    queues.delete(key)
+    for (const h of q) {
+      clearTimer(h.timer)
+      stats.held--
+      stats.heldRefused++
+      opts.settle(h.item, err)
+    }
+    idle()
+  }
+
+  function idle(): void {
+    if (stats.held === 0 && unsubscribe) {
+      unsubscribe()
+      unsubscribe = null
+    }
+  }
+
+  function hold(key: string, item: T, err: Error): boolean {
+    if (opts.holdMs <= 0 || opts.onWritable === undefined || stats.held >= opts.maxHeld) return false
+    const h: Held<T> = { item, timer: null, lastError: err }
+    h.timer = setTimer(() => {
+      // The oldest of this key ran out of time: refuse it and its followers together.
+      refuseKey(key, h.lastError)
+    }, opts.holdMs)
+    let q = queues.get(key)
+    if (!q) {
+      q = []
+      queues.set(key, q)
+    }
+    q.push(h)
+    stats.held++
+    unsubscribe ??= opts.onWritable(release)
+    return true
+  }
+
+  /** Try the head of one key's queue; on success move on to the next. */
+  function tryHead(key: string): void {
+    const q = queues.get(key)
+    if (!q || q.length === 0 || trying.has(key)) return
+    const h = q[0]!
+    trying.add(key)
+    opts.attempt(h.item).then(() => {
+      trying.delete(key)
+      const cur = queues.get(key)
+      if (cur?.[0] !== h) return // refused meanwhile
+      cur.shift()
+      if (cur.length === 0) queues.delete(key)
+      clearTimer(h.timer)
+      stats.held--
+      stats.heldThenStored++
+      opts.settle(h.item, null)
+      idle()
+      tryHead(key)
+    }, (err: unknown) => {
+      trying.delete(key)
+      if (queues.get(key)?.[0] !== h) return
+      if (opts.retriable(err)) {
+        h.lastError = toError(err)
+        return // still full: wait for the next release or the deadline
+      }
+      refuseKey(key, toError(err))
+    })
+  }
+
+  function release(): void {
+    for (const key of [...queues.keys()]) tryHead(key)
+  }
+
+  return {
+    submit(key, item) {
+      const q = queues.get(key)
+      if (q) {
+        // Behind this device's held publishes, to keep its order.
+        const err = q[q.length - 1]!.lastError
+        if (!hold(key, item, err)) {
+          stats.heldRefused++
+          opts.settle(item, err)
+        }
+        return
+      }
+      opts.attempt(item).then(() => opts.settle(item, null), (err: unknown) => {
+        if (!opts.retriable(err)) {
+          opts.settle(item, toError(err))
+          return
+        }
+        if (queues.has(key)) {
+          // Another publish of this device was held meanwhile: this one follows it.
+          if (!hold(key, item, toError(err))) {
+            stats.heldRefused++
+            opts.settle(item, toError(err))
+          }
+          return
+        }
+        if (!hold(key, item, toError(err))) {
+          stats.heldRefused++
+          opts.settle(item, toError(err))
+        }
+      })
+    },
+    refuseAll(err) {
+      for (const key of [...queues.keys()]) refuseKey(key, err)
+    },
+    stats,
+  }
+}
