@@ -101,6 +101,18 @@ const TlsSchema = Type.Object({
   rejectUnauthorized: Type.Boolean({ default: true }),
 }, closed)
 
+const BatchSchema = Type.Object({
+  maxEvents: Int(0, 65535, 0),
+  maxBytes: Int(1024, 268_435_455, 131_072),
+  lingerMs: Int(0, 60_000, 20),
+  topic: Type.String({ minLength: 1, default: 'outpost/{gatewayId}/batch' }),
+}, { ...closed, default: {} })
+
+const RateLimitSchema = Type.Object({
+  eventsPerSec: Type.Number({ minimum: 0, default: 0 }),
+  bytesPerSec: Type.Number({ minimum: 0, default: 0 }),
+}, { ...closed, default: {} })
+
 const UpstreamSchema = Type.Object({
   url: Type.String({ pattern: '^mqtts?://.', expected: 'a URL starting with mqtt:// or mqtts://' }),
   protocolVersion: Type.Unsafe<4 | 5>({ type: 'integer', enum: [4, 5], default: 5 }),
@@ -118,6 +130,10 @@ const UpstreamSchema = Type.Object({
   ackTimeoutMs: Int(1, MAX_TIMER_MS, 30_000),
   rejected: RejectedSchema,
   tls: Nullable(TlsSchema, { default: null }),
+  batch: BatchSchema,
+  rateLimit: RateLimitSchema,
+  historicalAfterMs: Nullable(Int(0, MAX_TIMER_MS, 0), { default: null }),
+  poisonAfterDrops: Int(0, 1000, 3),
 }, closed)
 
 export const OutpostSchema = Type.Object({

@@ -53,6 +53,9 @@ export function buildClientOptions(o: UplinkOptions, tls: TlsMaterial | null): I
     reconnectPeriod: 0,
     queueQoSZero: false,
     resubscribe: false,
+    // The uplink's PUBACKs bypass MQTT.js (mqtt-client.ts); without this MQTT.js
+    // would clear and set its keepalive timer on every packet it handles.
+    reschedulePings: false,
   }
   if (o.username !== null) options.username = o.username
   if (o.password !== null) options.password = o.password

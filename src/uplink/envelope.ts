@@ -25,9 +25,11 @@ export interface Envelope {
   payload: string
   /** The event's string metadata; absent when it has none. */
   meta?: Record<string, string>
+  /** True when the event waited in the backlog longer than upstream.historicalAfterMs; absent otherwise. */
+  historical?: true
 }
 
-export function encodeEnvelope(event: StoredEvent): Buffer {
+export function encodeEnvelope(event: StoredEvent, historical = false): Buffer {
   const envelope: Envelope = {
     id: event.id,
     clientId: event.clientId,
@@ -38,6 +40,7 @@ export function encodeEnvelope(event: StoredEvent): Buffer {
     payload: asBuffer(event.payload).toString('base64'),
   }
   if (event.meta !== undefined) envelope.meta = { ...event.meta }
+  if (historical) envelope.historical = true
   return Buffer.from(JSON.stringify(envelope))
 }
 

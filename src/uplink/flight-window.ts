@@ -3,33 +3,36 @@ import type { StoredEvent } from '../spool/types.js'
 /**
  * Bookkeeping for one connection's window: publishes awaiting a PUBACK and
  * records refused with a transient code that wait for their retry. Both take
- * a slot, so a storm of refusals stalls the window instead of burning through
+ * a slot (an entry is one upstream message: one event, or one batch keyed by
+ * its first seq), so a storm of refusals stalls the window instead of burning through
  * the whole backlog's attempts. Pure: no timers, no I/O; `now` is passed in.
  */
-export interface FlightWindow {
+export interface FlightWindow<T extends { seq: number } = StoredEvent> {
   /** Slots free for new publishes. */
   free(): number
   readonly inFlight: number
   readonly waiting: number
   setLimit(limit: number): void
   /** Record a publish handed to the client. */
-  sent(event: StoredEvent, now: number): void
+  sent(event: T, now: number): void
   /** Remove a publish whose callback came; undefined when unknown (already settled). */
-  settle(seq: number): StoredEvent | undefined
+  settle(seq: number): T | undefined
   /** Park a refused record until its retry. */
-  hold(event: StoredEvent): void
+  hold(event: T): void
   /** Take a parked record back (for its retry); undefined when unknown. */
-  release(seq: number): StoredEvent | undefined
+  release(seq: number): T | undefined
   /** When the oldest unanswered publish was sent, or undefined when none. */
   oldestSentAt(): number | undefined
+  /** The oldest unanswered publish, or undefined when none. */
+  oldest(): T | undefined
   clear(): void
 }
 
-export function createFlightWindow(limit: number): FlightWindow {
+export function createFlightWindow<T extends { seq: number } = StoredEvent>(limit: number): FlightWindow<T> {
   let max = Math.max(1, limit)
   // Insertion order is send order, so the first entry is the oldest.
-  const flying = new Map<number, { event: StoredEvent; sentAt: number }>()
-  const parked = new Map<number, StoredEvent>()
+  const flying = new Map<number, { event: T; sentAt: number }>()
+  const parked = new Map<number, T>()
   return {
     free: () => Math.max(0, max - flying.size - parked.size),
     get inFlight() { return flying.size },
@@ -50,6 +53,10 @@ export function createFlightWindow(limit: number): FlightWindow {
     },
     oldestSentAt() {
       for (const entry of flying.values()) return entry.sentAt
+      return undefined
+    },
+    oldest() {
+      for (const entry of flying.values()) return entry.event
       return undefined
     },
     clear() {

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino'
 import type { SpoolReader, StoredEvent } from '../spool/types.js'
+import type { BatchBuilder } from './batch-builder.js'
+import { batchEventBytes } from './batch-builder.js'
 import { createFlightWindow } from './flight-window.js'
-import { exceedsPacketSize, type PacketBuilder } from './packet-builder.js'
+import { exceedsPacketSize, type OutgoingPacket, type PacketBuilder } from './packet-builder.js'
+import type { RateLimiter } from './rate-limiter.js'
 import { classifyPubackCode, describePubackCode, pubackCodeOf } from './reason-codes.js'
 import type { UplinkClient } from './types.js'
 
@@ -31,6 +34,20 @@ import type { UplinkClient } from './types.js'
  * acceptance time. The waiting record keeps its window slot, so a storm of
  * refusals (a quota, a broker in trouble) stalls forwarding rather than
  * spending every record's attempts in a few seconds.
+ *
+ * Batched mode: an upstream message carries up to `batch.maxEvents` events
+ * (and `batch.maxBytes` of payload), oldest first; it takes one window slot
+ * and is acked, retried or rejected as a unit. A batch that is not full goes
+ * when the spool has nothing more, after waiting at most `batch.lingerMs` for
+ * company; while the window is full it keeps growing, so batches get bigger
+ * exactly when the link is the bottleneck.
+ *
+ * Rate limit: before each message the shared token bucket is asked; when it
+ * says wait, one timer wakes the forwarder (never a timer per event).
+ *
+ * Solo (poison check, see poison-detector.ts): the connection sends only the
+ * given record, alone, after `probeMs` of a quiet working connection, and goes
+ * back to normal once it is answered.
  */
 
 export interface ForwarderCounters {
@@ -38,6 +55,15 @@ export interface ForwarderCounters {
   acked: number
   rejected: number
   retried: number
+}
+
+export interface ForwarderBatchOptions {
+  maxEvents: number
+  maxBytes: number
+  lingerMs: number
+  /** Fixed bytes of a batch besides its events. */
+  overheadBytes: number
+  build: BatchBuilder
 }
 
 export interface ForwarderOptions {
@@ -58,7 +84,18 @@ export interface ForwarderOptions {
   onDead(reason: string): void
   /** A problem that does not close the connection (e.g. a spool read failed). */
   onError(message: string): void
+  /** Batched mode; absent = one upstream message per event. */
+  batch?: ForwarderBatchOptions
+  /** Shared across connections, so a reconnect does not refill the bucket. */
+  rate?: RateLimiter
+  /** Mark events older than this (ms, by acceptedAt) as historical; null/0 = never. */
+  historicalAfterMs?: number | null
+  /** Poison check: send only this record, alone, after probeMs; then carry on as usual. */
+  solo?: { seq: number; probeMs: number }
+  /** Monotonic clock for timeouts and the rate limit. */
   now?: () => number
+  /** Wall clock, compared with acceptedAt for the historical mark. */
+  wallClock?: () => number
 }
 
 export interface Forwarder {
@@ -69,51 +106,82 @@ export interface Forwarder {
   pause(): void
   /** The connection is gone: ignore every late callback. */
   close(): void
+  /** Upstream messages awaiting a PUBACK. */
   readonly inFlight: number
+  /** Records acked over this connection. */
+  readonly acked: number
+  /** The oldest record of the oldest unanswered message, or undefined. */
+  oldestInFlight(): StoredEvent | undefined
+  /** Records in unanswered messages. */
+  readonly recordsInFlight: number
+}
+
+/** One upstream message: one event, or a batch keyed by its first seq. */
+interface Flight {
+  seq: number
+  events: StoredEvent[]
+  /** Refusals so far (from the records' stored attempt counts). */
+  attempts: number
 }
 
 /** Delay before reading again after a failed spool read. */
 const READ_RETRY_MS = 1000
 /** Fewest records read from the spool at once. */
 const READ_AHEAD_MIN = 256
+/** Most records read from the spool at once. */
+const READ_AHEAD_MAX = 8192
 
-type State = 'idle' | 'running' | 'paused' | 'closed'
+type State = 'idle' | 'probing' | 'running' | 'paused' | 'closed'
 
 export function createForwarder(o: ForwarderOptions): Forwarder {
   const now = o.now ?? (() => performance.now())
-  const win = createFlightWindow(o.window)
+  const wall = o.wallClock ?? Date.now
+  const win = createFlightWindow<Flight>(o.window)
   const retryTimers = new Set<NodeJS.Timeout>()
+  const batch = o.batch
+  const historicalAfter = o.historicalAfterMs ?? 0
   let state: State = 'idle'
   let cursor = -1
   let reading = false
   let wakeups = 0
+  let ackedHere = 0
+  let recordsInFlight = 0
+  let solo: number | null = null
   let ackTimer: NodeJS.Timeout | null = null
   let readTimer: NodeJS.Timeout | null = null
+  let waitTimer: NodeJS.Timeout | null = null
 
   /** Records read ahead of the window, so a PUBACK refills from memory, not from LevelDB. */
   let ahead: StoredEvent[] = []
   let aheadAt = 0
-  const readAhead = Math.max(o.window * 4, READ_AHEAD_MIN)
+  const readAhead = Math.min(READ_AHEAD_MAX, Math.max(o.window * 4, READ_AHEAD_MIN, (batch?.maxEvents ?? 0) * 2))
+
+  /** Batched mode: the batch being gathered, its size bound, and since when. */
+  let gathering: StoredEvent[] = []
+  let gatheringBytes = 0
+  let gatheringSince = 0
+  /** Server's Maximum Packet Size caps a batch, with room for the PUBLISH header and properties. */
+  const maxBatchBytes = batch === undefined ? 0
+    : o.maxPacketSize === undefined ? batch.maxBytes : Math.max(1024, Math.min(batch.maxBytes, o.maxPacketSize - 512))
 
   async function fill(): Promise<void> {
     if (reading || state !== 'running') return
     reading = true
     try {
       while (state === 'running') {
-        while (win.free() > 0 && aheadAt < ahead.length) {
-          const event = ahead[aheadAt++]!
-          if (!o.settling.has(event.seq)) dispatch(event)
-        }
-        if (win.free() === 0) return
+        if (!pump()) return
         const seen = wakeups
-        const batch = await o.spool.readAfter(cursor, readAhead)
+        const records = await o.spool.readAfter(cursor, readAhead)
         if (state !== 'running') return
-        ahead = batch
+        ahead = records
         aheadAt = 0
-        const last = batch.at(-1)
+        const last = records.at(-1)
         if (last !== undefined) cursor = last.seq
         // Nothing new: the spool is drained, unless an append came meanwhile.
-        if (batch.length === 0 && wakeups === seen) return
+        if (records.length === 0 && wakeups === seen) {
+          flushGathering()
+          return
+        }
       }
     } catch (err) {
       if (state !== 'running') return
@@ -126,27 +194,122 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     }
   }
 
-  function dispatch(event: StoredEvent): void {
-    const packet = o.build(event)
+  /** Whether a message may go now; if not, arranges one wake-up. */
+  function rateAllows(): boolean {
+    if (o.rate === undefined || !o.rate.limited) return true
+    const wait = o.rate.waitMs(now())
+    if (wait <= 0) return true
+    waitTimer ??= setTimeout(() => { waitTimer = null; void fill() }, wait)
+    return false
+  }
+
+  /**
+   * Send from the read-ahead while the window has room. True when the
+   * read-ahead is used up and more should be read; false to stop for now.
+   */
+  function pump(): boolean {
+    while (win.free() > 0) {
+      if (!rateAllows()) return false
+      if (solo !== null || batch === undefined) {
+        const event = nextRecord()
+        if (event === undefined) return true
+        if (solo !== null && event.seq !== solo) {
+          // The suspect is gone (acked or rejected meanwhile): nothing to check.
+          endSolo()
+          aheadAt--
+          continue
+        }
+        // In batched mode the suspect goes as a batch of one.
+        dispatch({ seq: event.seq, events: [event], attempts: event.attempts ?? 0 })
+        continue
+      }
+      let event: StoredEvent | undefined
+      while (gathering.length < batch.maxEvents && (event = nextRecord()) !== undefined) {
+        const size = batchEventBytes(event)
+        if (gathering.length > 0 && gatheringBytes + size > maxBatchBytes) {
+          aheadAt-- // it starts the next batch
+          break
+        }
+        if (gathering.length === 0) gatheringSince = now()
+        gathering.push(event)
+        gatheringBytes += size
+      }
+      if (event === undefined && gathering.length < batch.maxEvents) return true
+      sendGathering()
+    }
+    return false
+  }
+
+  function endSolo(): void {
+    solo = null
+    win.setLimit(o.window)
+  }
+
+  function nextRecord(): StoredEvent | undefined {
+    while (aheadAt < ahead.length) {
+      const event = ahead[aheadAt++]!
+      if (!o.settling.has(event.seq)) return event
+    }
+    return undefined
+  }
+
+  /** The spool is drained: send a partial batch once it has lingered long enough. */
+  function flushGathering(): void {
+    if (batch === undefined || gathering.length === 0 || win.free() === 0) return
+    const left = batch.lingerMs - (now() - gatheringSince)
+    if (left > 0) {
+      waitTimer ??= setTimeout(() => { waitTimer = null; void fill() }, left)
+      return
+    }
+    if (rateAllows()) sendGathering()
+  }
+
+  function sendGathering(): void {
+    const events = gathering
+    gathering = []
+    gatheringBytes = 0
+    let attempts = 0
+    for (const e of events) attempts = Math.max(attempts, e.attempts ?? 0)
+    dispatch({ seq: events[0]!.seq, events, attempts })
+  }
+
+  function dispatch(flight: Flight): void {
+    const { events } = flight
+    let packet: OutgoingPacket | string
+    if (batch === undefined) {
+      const event = events[0]!
+      packet = o.build(event, isHistorical(event))
+    } else {
+      packet = batch.build(events, events.map(isHistorical))
+    }
     if (typeof packet === 'string') {
-      reject(event, packet)
+      for (const e of events) reject(e, packet)
       return
     }
     if (o.maxPacketSize !== undefined && exceedsPacketSize(packet, o.maxPacketSize)) {
-      reject(event, `larger than the upstream's Maximum Packet Size (${o.maxPacketSize} bytes)`)
+      const why = events.length === 1 ? '' : ` (a batch of ${events.length})`
+      for (const e of events) reject(e, `larger than the upstream's Maximum Packet Size (${o.maxPacketSize} bytes)${why}`)
       return
     }
-    win.sent(event, now())
+    o.rate?.take(events.length, packet.payload.byteLength, now())
+    win.sent(flight, now())
+    recordsInFlight += events.length
     o.counters.sent++
-    o.client.publish(packet.topic, packet.payload, packet.opts, (err) => onResult(event, err))
+    o.client.publish(packet.topic, packet.payload, packet.opts, (err) => onResult(flight, err))
     ackTimer ??= setTimeout(checkAcks, o.ackTimeoutMs)
   }
 
-  function onResult(event: StoredEvent, err: Error | null | undefined): void {
-    if (state === 'closed' || win.settle(event.seq) === undefined) return
+  function isHistorical(event: StoredEvent): boolean {
+    return historicalAfter > 0 && wall() - event.acceptedAt > historicalAfter
+  }
+
+  function onResult(flight: Flight, err: Error | null | undefined): void {
+    if (state === 'closed' || win.settle(flight.seq) === undefined) return
+    recordsInFlight -= flight.events.length
     if (err == null) {
-      o.spool.ack(event.seq)
-      o.counters.acked++
+      for (const e of flight.events) o.spool.ack(e.seq)
+      o.counters.acked += flight.events.length
+      ackedHere += flight.events.length
     } else {
       const code = pubackCodeOf(err)
       if (code === undefined) {
@@ -155,34 +318,41 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
         if (state === 'running') o.onDead(`publish failed: ${err.message}`)
         return
       }
-      refused(event, code)
+      refused(flight, code)
     }
+    // The suspect went through (or got a real answer): back to the full window.
+    if (solo === flight.seq) endSolo()
     void fill()
   }
 
-  function refused(event: StoredEvent, code: number): void {
+  function refused(flight: Flight, code: number): void {
     const reason = describePubackCode(code)
-    const attempts = (event.attempts ?? 0) + 1
+    const attempts = flight.attempts + 1
+    const first = flight.events[0]!
+    const n = flight.events.length
+    const what = n === 1 ? '' : ` (a batch of ${n})`
     if (classifyPubackCode(code) === 'permanent') {
-      reject(event, reason, code)
+      for (const e of flight.events) reject(e, reason + what, code)
       return
     }
     if (attempts >= o.maxAttempts) {
-      reject(event, `${reason} (${attempts} attempts)`, code)
+      for (const e of flight.events) reject(e, `${reason} (${attempts} attempts)${what}`, code)
       return
     }
-    o.counters.retried++
-    o.log.warn({ id: event.id, seq: event.seq, clientId: event.clientId, code, reason, attempts, retryInMs: o.retryDelayMs },
+    o.counters.retried += n
+    o.log.warn({ id: first.id, seq: first.seq, clientId: first.clientId, count: n, code, reason, attempts, retryInMs: o.retryDelayMs },
       'upstream refused event; will retry')
-    o.spool.noteAttempt(event.seq).catch((err: unknown) => {
-      o.log.error({ err, id: event.id }, 'could not note an upstream attempt in the spool')
-    })
+    for (const e of flight.events) {
+      o.spool.noteAttempt(e.seq).catch((err: unknown) => {
+        o.log.error({ err, id: e.id }, 'could not note an upstream attempt in the spool')
+      })
+    }
     if (state !== 'running') return
-    win.hold({ ...event, attempts })
+    win.hold({ ...flight, attempts, events: flight.events.map((e) => ({ ...e, attempts })) })
     const timer = setTimeout(() => {
       retryTimers.delete(timer)
       if (state !== 'running') return
-      const held = win.release(event.seq)
+      const held = win.release(flight.seq)
       if (held !== undefined) dispatch(held)
     }, o.retryDelayMs)
     retryTimers.add(timer)
@@ -219,24 +389,38 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   function clearTimers(): void {
     for (const timer of retryTimers) clearTimeout(timer)
     retryTimers.clear()
-    if (ackTimer !== null) clearTimeout(ackTimer)
-    if (readTimer !== null) clearTimeout(readTimer)
+    for (const t of [ackTimer, readTimer, waitTimer]) if (t !== null) clearTimeout(t)
     ackTimer = null
     readTimer = null
+    waitTimer = null
   }
 
   return {
     start() {
       if (state !== 'idle') return
-      state = 'running'
-      void fill()
+      if (o.solo === undefined) {
+        state = 'running'
+        void fill()
+        return
+      }
+      // Poison check: let the connection prove it works without the suspect
+      // first, then send the suspect alone.
+      solo = o.solo.seq
+      win.setLimit(1)
+      state = 'probing'
+      waitTimer = setTimeout(() => {
+        waitTimer = null
+        if (state !== 'probing') return
+        state = 'running'
+        void fill()
+      }, o.solo.probeMs)
     },
     wake() {
       wakeups++
       void fill()
     },
     pause() {
-      if (state !== 'running') return
+      if (state !== 'running' && state !== 'probing') return
       state = 'paused'
       clearTimers()
     },
@@ -245,7 +429,11 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       clearTimers()
       win.clear()
       ahead = []
+      gathering = []
     },
     get inFlight() { return win.inFlight },
+    get acked() { return ackedHere },
+    get recordsInFlight() { return recordsInFlight },
+    oldestInFlight() { return win.oldest()?.events[0] },
   }
 }

@@ -15,9 +15,11 @@ import type { UpstreamTopic } from './topic-template.js'
  *   and the `retain` field of the JSON envelope.
  * - MQTT 5: user properties `outpost-id`, `outpost-client`, `outpost-ts`
  *   (acceptedAt, ms since the epoch, decimal string), and `outpost-<key>` for
- *   each entry of the event's metadata. The payload is the
+ *   each entry of the event's metadata, and `outpost-historical: 1` when the
+ *   event waited longer than upstream.historicalAfterMs. The payload is the
  *   stored bytes, not copied.
- * - Envelope json: the payload is the JSON envelope (docs/envelope.md).
+ * - Envelope json: the payload is the JSON envelope (docs/envelope.md), with
+ *   `historical: true` in the same case.
  */
 
 export interface OutgoingPacket {
@@ -33,17 +35,17 @@ export interface PacketBuilderOptions {
 }
 
 /** Returns the packet, or a reason string when the event cannot be sent as is. */
-export type PacketBuilder = (event: StoredEvent) => OutgoingPacket | string
+export type PacketBuilder = (event: StoredEvent, historical?: boolean) => OutgoingPacket | string
 
 const PLAIN_V4: IClientPublishOptions = Object.freeze({ qos: 1, retain: false })
 
 export function createPacketBuilder(opts: PacketBuilderOptions): PacketBuilder {
   const json = opts.envelope === 'json'
   const v5 = opts.protocolVersion === 5
-  return (event) => {
+  return (event, historical = false) => {
     const topic = event.upstreamTopic ?? opts.upstreamTopic(event.topic, event.clientId)
     if (topic === null) return `upstream topic for device topic '${event.topic}' is not a valid MQTT topic name`
-    const payload = json ? encodeEnvelope(event) : asBuffer(event.payload)
+    const payload = json ? encodeEnvelope(event, historical) : asBuffer(event.payload)
     if (!v5) return { topic, payload, opts: PLAIN_V4 }
     const userProperties: Record<string, string> = {
       'outpost-id': event.id,
@@ -51,6 +53,7 @@ export function createPacketBuilder(opts: PacketBuilderOptions): PacketBuilder {
       'outpost-ts': String(event.acceptedAt),
     }
     if (event.retain) userProperties['outpost-retain'] = '1'
+    if (historical) userProperties['outpost-historical'] = '1'
     if (event.meta !== undefined) {
       for (const key of Object.keys(event.meta)) userProperties[`outpost-${key}`] = event.meta[key] as string
     }

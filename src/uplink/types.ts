@@ -26,6 +26,34 @@ export interface UplinkOptions {
   ackTimeoutMs: number
   rejected: { maxAttempts: number; retryDelayMs: number }
   tls: UplinkTlsOptions | null
+  batch: UplinkBatchOptions
+  rateLimit: UplinkRateLimit
+  /** Events that waited longer than this in the backlog are marked historical; null or 0 = never. */
+  historicalAfterMs: number | null
+  /**
+   * Connection drops in a row, each with the same oldest record in flight and
+   * nothing acknowledged, before that record is tried alone (and rejected if
+   * the link drops again). 0 = never.
+   */
+  poisonAfterDrops: number
+}
+
+/** Many events per upstream message (docs/batch-format.md). */
+export interface UplinkBatchOptions {
+  /** Most events per batch; 0 = batching off (one message per event). */
+  maxEvents: number
+  /** Most bytes of encoded batch payload. */
+  maxBytes: number
+  /** How long a batch that is not full waits for more events. */
+  lingerMs: number
+  /** Upstream topic of batches; placeholder {gatewayId} only. */
+  topic: string
+}
+
+/** Token bucket for metered links; 0 = unlimited. */
+export interface UplinkRateLimit {
+  eventsPerSec: number
+  bytesPerSec: number
 }
 
 export interface ReconnectPolicy {

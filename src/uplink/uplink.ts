@@ -1,12 +1,17 @@
 import type { IClientOptions, IConnackPacket, IDisconnectPacket } from 'mqtt'
 import { backoffDelay } from './backoff.js'
+import { batchOverheadBytes, compileBatchTopic, createBatchBuilder } from './batch-builder.js'
 import { buildClientOptions, checkUplinkUrl } from './client-options.js'
 import { resolveEnvelope } from './envelope.js'
-import { createForwarder, type Forwarder, type ForwarderCounters } from './forwarder.js'
+import { ErrorCodes } from '../errors.js'
+import { createForwarder, type Forwarder, type ForwarderBatchOptions, type ForwarderCounters } from './forwarder.js'
 import { connectMqtt } from './mqtt-client.js'
 import { createPacketBuilder, type PacketBuilder } from './packet-builder.js'
+import { createPoisonDetector, type PoisonDetector } from './poison-detector.js'
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
 import { readTlsMaterial } from './tls-files.js'
 import { compileTopicTemplate } from './topic-template.js'
+import type { StoredEvent } from '../spool/types.js'
 import type { StatusListener, Uplink, UplinkClient, UplinkDeps, UplinkStatus } from './types.js'
 
 /**
@@ -22,7 +27,14 @@ import type { StatusListener, Uplink, UplinkClient, UplinkDeps, UplinkStatus } f
  * when the failure reason changes (refused credentials after a timeout...).
  * The backoff restarts from initialDelayMs only after a connection that lasted
  * at least maxDelayMs, so a link that flaps right after CONNACK backs off too.
+ *
+ * Poison records (poison-detector.ts): how each connection ended is reported
+ * to the detector; its verdict makes the next connection send the suspect
+ * alone, or moves the suspect to the rejected store.
  */
+
+/** Poison check: how long a new connection must stay up before the suspect is sent alone. */
+export const SOLO_PROBE_MS = 1000
 
 interface Connection {
   client: UplinkClient | null
@@ -30,6 +42,10 @@ interface Connection {
   connectedAt: number | null
   /** Why it failed, from the client's error or our own verdict. */
   error: string | null
+  /** We cut it (no PUBACK in time, failed publish, keepalive): not the server's doing. */
+  ours: boolean
+  /** What was in flight when it ended (taken before the forwarder is closed). */
+  ended: { oldest: StoredEvent | undefined; records: number; acked: number } | null
   done: boolean
 }
 
@@ -51,6 +67,9 @@ export function createUplink(deps: UplinkDeps): Uplink {
   let unsubscribe: (() => void) | null = null
   let clientOptions: IClientOptions = {}
   let build: PacketBuilder | null = null
+  let batch: ForwarderBatchOptions | undefined
+  let rate: RateLimiter | undefined
+  let poison: PoisonDetector = createPoisonDetector(0)
   let stopping: Promise<void> | null = null
 
   function setStatus(next: UplinkStatus): void {
@@ -72,7 +91,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     backoffTimer = null
     if (status === 'stopping' || status === 'stopped') return
     setStatus('connecting')
-    const conn: Connection = { client: null, forwarder: null, connectedAt: null, error: null, done: false }
+    const conn: Connection = { client: null, forwarder: null, connectedAt: null, error: null, ours: false, ended: null, done: false }
     current = conn
     try {
       conn.client = connectFn(options.url, clientOptions, {
@@ -81,6 +100,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
         onError: (err) => {
           if (conn.done) return
           conn.error = describeConnectError(err)
+          // MQTT.js's keepalive verdict: no PINGRESP in time, our side's call.
+          if (err.message === 'Keepalive timeout') conn.ours = true
           log.debug({ err: err.message }, 'uplink connection error')
         },
         onDisconnect: (packet) => onServerDisconnect(conn, packet),
@@ -105,6 +126,11 @@ export function createUplink(deps: UplinkDeps): Uplink {
     }
     outageSince = null
     outageReason = null
+    const solo = poison.solo
+    if (solo !== null) {
+      log.warn({ seq: solo, probeMs: Math.min(SOLO_PROBE_MS, options.ackTimeoutMs) },
+        'uplink: the upstream keeps closing the connection with the same record in flight; sending it alone to check')
+    }
     conn.forwarder = createForwarder({
       spool,
       client: conn.client,
@@ -119,6 +145,10 @@ export function createUplink(deps: UplinkDeps): Uplink {
       log,
       onDead: (reason) => drop(conn, reason),
       onError: (message) => { lastError = message },
+      ...(batch === undefined ? {} : { batch }),
+      ...(rate === undefined ? {} : { rate }),
+      historicalAfterMs: options.historicalAfterMs,
+      ...(solo === null ? {} : { solo: { seq: solo, probeMs: Math.min(SOLO_PROBE_MS, options.ackTimeoutMs) } }),
     })
     setStatus('connected')
     conn.forwarder.start()
@@ -134,11 +164,21 @@ export function createUplink(deps: UplinkDeps): Uplink {
     log[level]({ reasonCode: code, reason: conn.error }, 'uplink disconnected by the server')
   }
 
+  function snapshot(conn: Connection): Connection['ended'] {
+    const fwd = conn.forwarder
+    if (conn.ended === null && fwd !== null) {
+      conn.ended = { oldest: fwd.oldestInFlight(), records: fwd.recordsInFlight, acked: fwd.acked }
+    }
+    return conn.ended
+  }
+
   /** Our verdict that a connection is dead (no PUBACKs): cut it and reconnect. */
   function drop(conn: Connection, reason: string): void {
     if (conn.done) return
     log.warn({ reason, inFlight: conn.forwarder?.inFlight ?? 0 }, 'uplink connection is not working; closing it')
     conn.error = reason
+    conn.ours = true
+    snapshot(conn)
     conn.forwarder?.close()
     conn.client?.destroy()
     onClose(conn)
@@ -147,10 +187,17 @@ export function createUplink(deps: UplinkDeps): Uplink {
   function onClose(conn: Connection): void {
     if (conn.done) return
     conn.done = true
+    const ended = snapshot(conn)
     conn.forwarder?.close()
     if (conn !== current) return
     current = null
     if (status === 'stopping' || status === 'stopped') return
+    if (ended !== null) {
+      const verdict = poison.connectionEnded({
+        oldestInFlight: ended.oldest?.seq ?? null, recordsInFlight: ended.records, acked: ended.acked, byServer: !conn.ours,
+      })
+      if (verdict.kind === 'reject' && ended.oldest !== undefined) rejectPoison(ended.oldest, verdict.drops, conn.error)
+    }
     const reason = conn.error ?? 'connection closed'
     lastError = reason
     if (conn.connectedAt !== null && Date.now() - conn.connectedAt >= options.reconnect.maxDelayMs) attempt = 0
@@ -171,6 +218,23 @@ export function createUplink(deps: UplinkDeps): Uplink {
     }
     setStatus('backoff')
     backoffTimer = setTimeout(connect, delay)
+  }
+
+  /** The upstream drops the link whenever this record is in flight, also alone: set it aside. */
+  function rejectPoison(event: StoredEvent, drops: number, lastReason: string | null): void {
+    const reason = `the upstream closed the connection ${drops} times in a row while this record was in flight ` +
+      `(the last time alone) and acknowledged nothing: taken for a publish it refuses (${lastReason ?? 'connection closed'})`
+    counters.rejected++
+    log.error({ code: ErrorCodes.UPLINK_POISON, id: event.id, seq: event.seq, clientId: event.clientId, topic: event.topic, reason },
+      'upstream keeps refusing one event by closing the connection; moved it to the rejected store')
+    settling.add(event.seq)
+    spool.reject(event, reason).then(
+      () => { settling.delete(event.seq) },
+      (err: unknown) => {
+        settling.delete(event.seq)
+        log.error({ err, id: event.id }, 'could not move a poison event to the rejected store; it stays in the log')
+      },
+    )
   }
 
   async function shutdown(): Promise<void> {
@@ -205,6 +269,18 @@ export function createUplink(deps: UplinkDeps): Uplink {
       const envelope = resolveEnvelope(options.envelope, options.protocolVersion)
       clientOptions = buildClientOptions(options, tls)
       build = createPacketBuilder({ protocolVersion: options.protocolVersion, envelope, upstreamTopic })
+      if (options.batch.maxEvents > 0) {
+        const topic = compileBatchTopic(options.batch.topic, gatewayId)
+        batch = {
+          maxEvents: options.batch.maxEvents,
+          maxBytes: options.batch.maxBytes,
+          lingerMs: options.batch.lingerMs,
+          overheadBytes: batchOverheadBytes(gatewayId),
+          build: createBatchBuilder({ gatewayId, topic, protocolVersion: options.protocolVersion }),
+        }
+      }
+      rate = createRateLimiter(options.rateLimit, performance.now())
+      poison = createPoisonDetector(options.poisonAfterDrops)
       unsubscribe = spool.onAppend(() => current?.forwarder?.wake())
       const url = new URL(options.url)
       log.info({
@@ -213,6 +289,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
         protocolVersion: options.protocolVersion,
         envelope,
         window: options.window,
+        batch: batch === undefined ? null : { maxEvents: batch.maxEvents, maxBytes: batch.maxBytes, lingerMs: batch.lingerMs },
       }, 'uplink starting')
       connect()
     },

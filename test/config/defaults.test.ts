@@ -54,6 +54,10 @@ t.test('an upstream object gets every default but url', async (t) => {
     ackTimeoutMs: 30000,
     rejected: { maxAttempts: 5, retryDelayMs: 5000 },
     tls: { ca: null, cert: null, key: null, servername: null, rejectUnauthorized: true },
+    batch: { maxEvents: 0, maxBytes: 131072, lingerMs: 20, topic: 'outpost/{gatewayId}/batch' },
+    rateLimit: { eventsPerSec: 0, bytesPerSec: 0 },
+    historicalAfterMs: null,
+    poisonAfterDrops: 3,
   })
 })
 

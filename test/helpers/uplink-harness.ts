@@ -25,6 +25,10 @@ export function uplinkOptions(url: string, over: Partial<UplinkOptions> = {}): U
     ackTimeoutMs: 3000,
     rejected: { maxAttempts: 3, retryDelayMs: 100 },
     tls: null,
+    batch: { maxEvents: 0, maxBytes: 131_072, lingerMs: 0, topic: 'outpost/{gatewayId}/batch' },
+    rateLimit: { eventsPerSec: 0, bytesPerSec: 0 },
+    historicalAfterMs: null,
+    poisonAfterDrops: 3,
     ...over,
   }
 }
