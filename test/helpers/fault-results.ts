@@ -26,6 +26,8 @@ export interface FaultRow {
   seconds: number
   /** Scenario facts for the doc: kills, seed, log lines seen, ... */
   notes?: string
+  /** Set when the scenario could not run to the counting step: what went wrong. */
+  failed?: string
 }
 
 /** `OUTPOST_FAULTS=full` selects the long variants (`npm run faults`). */

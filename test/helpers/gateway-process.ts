@@ -106,7 +106,7 @@ export async function gatewayProcess(opts: GatewayProcessOptions): Promise<Gatew
       })
       let err = ''
       c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-      const early = exited.then((code) => { throw new Error(`gateway exited with ${code} during start: ${err}`) })
+      const early = exited.then((code) => { throw new Error(`gateway exited with ${code} during start: ${err}; last log lines: ${JSON.stringify(logs.slice(-4))}`) })
       await Promise.race([waitForLog('outpost started', 15_000, from), early])
       early.catch(() => { /* exit after start is the tests' business */ })
     },
