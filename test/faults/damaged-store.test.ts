@@ -88,7 +88,7 @@ for (const damage of DAMAGES) {
     // A backlog, with the uplink down; then a clean stop and a start/stop, so
     // LevelDB has turned its write-ahead log into table files.
     proxy.down()
-    const perDevice = FULL ? 15_000 : 6000
+    const perDevice = FULL ? 15_000 : 2500
     const before = startDevices(gw.url, perDevice, 'before')
     await Promise.all(before.map((d) => d.done))
     await Promise.all(before.map((d) => d.stop()))
