@@ -69,7 +69,7 @@ t.test('black hole with publishes in flight: noticed, reconnected, re-sent', asy
   t.ok(afterHole, 'the uplink reconnected and forwarded the backlog')
   concludeScenario(t, {
     scenario: 'link-blackhole-busy', acked, messages: collector.messages, startedAt,
-    notes: `noticed after ${(noticedMs / 1000).toFixed(1)} s (ackTimeoutMs 3000): "${String(verdict.msg)}"`,
+    notes: `noticed after ${(noticedMs / 1000).toFixed(1)} s (ackTimeoutMs 3 s, keepalive 2 s): ${String(verdict.reason ?? verdict.msg)}`,
   })
 })
 
@@ -95,7 +95,7 @@ t.test('black hole on an idle link: keepalive notices it', async (t) => {
   await waitForAllAcked(collector, acked)
   concludeScenario(t, {
     scenario: 'link-blackhole-idle', acked, messages: collector.messages, startedAt,
-    notes: `noticed after ${(noticedMs / 1000).toFixed(1)} s (keepaliveSec 2): "${String(verdict.msg)}"`,
+    notes: `noticed after ${(noticedMs / 1000).toFixed(1)} s (keepalive 2 s): ${String(verdict.reason ?? verdict.msg)}`,
   })
 })
 

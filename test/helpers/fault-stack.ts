@@ -57,6 +57,13 @@ export async function startFaultStack(t: Test, opts: FaultStackOptions = {}): Pr
   // Registered before any unmount the caller adds, so it runs after it... tap
   // runs teardowns in order of registration: the gateway stops first.
   t.teardown(() => gw.stop())
+  // On failure, the gateway's last words go into the tap output.
+  t.teardown(() => {
+    if (t.passing()) return
+    for (const l of gw.logs.filter((x) => (x.level as number) >= 40).slice(-10)) t.comment(`gateway warn+: ${JSON.stringify(l).slice(0, 400)}`)
+    for (const l of gw.logs.slice(-10)) t.comment(`gateway log: ${JSON.stringify(l).slice(0, 400)}`)
+    t.comment(`proxy: ${JSON.stringify(proxy.stats())}, collector: ${collector.messages.length} messages`)
+  })
   if (opts.noStart !== true) await gw.start()
   return { cloud, collector, proxy, gw, dir }
 }
