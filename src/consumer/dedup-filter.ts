@@ -20,6 +20,7 @@ export interface DedupLimits {
   maxOtherIds: number
 }
 
+/** The limits used for any option left out: 8 KiB per stream, at most 8 MiB of windows. */
 export const DEFAULT_LIMITS: Readonly<DedupLimits> = Object.freeze({ window: 65536, maxStreams: 1024, maxOtherIds: 100_000 })
 
 export type IdVerdict = SeqVerdict

@@ -17,6 +17,11 @@ export interface DeduplicatorOptions extends Partial<DedupLimits> {
    * pass) or `drop` (nothing passes twice, a very late first delivery is lost).
    */
   outOfWindow?: 'emit' | 'drop'
+  /**
+   * Told about problems that cost nothing yet: a failed rewrite (compaction)
+   * of the state file, which keeps growing until a later rewrite works.
+   */
+  onWarning?: (message: string, err: unknown) => void
 }
 
 export interface DedupStats {
@@ -52,14 +57,22 @@ export interface Deduplicator {
   isNew(id: string): boolean
   stats(): DedupStats
   /** What opening the state file found (undefined without a state file). */
-  readonly recovery: StateRecovery | undefined
+  readonly recovery: StateReport | undefined
   /** Close the state file and release its lock. */
   close(): void
 }
 
+/** What opening a state file found. */
+export type StateReport = Omit<StateRecovery, 'ids'>
+
 /** Rewrite the state file when it has this many lines more than it would after a rewrite. */
 const COMPACT_SLACK = 10_000
 
+/**
+ * Open a deduplicator: in memory only, or with `stateFile` loaded (and locked)
+ * first. Throws OutpostError OUTPOST_CONSUMER_STATE when the state file cannot
+ * be read, locked or created, and RangeError for limits out of range.
+ */
 export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
   const filter = new DedupFilter({
     ...(opts.window !== undefined && { window: opts.window }),
@@ -68,16 +81,18 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
   })
   const dropOld = opts.outOfWindow === 'drop'
   let state: StateFile | undefined
-  let recovery: StateRecovery | undefined
+  let recovery: StateReport | undefined
   /** Lines the file had right after its last rewrite. */
   let baseLines = 0
   if (opts.stateFile !== undefined) {
-    ({ state, recovery } = openStateFile(opts.stateFile, { fsync: opts.fsync !== false }))
-    for (const id of recovery.ids) filter.mark(id)
-    baseLines = recovery.ids.length
+    const opened = openStateFile(opts.stateFile, { fsync: opts.fsync !== false })
+    state = opened.state
+    const { ids, ...report } = opened.recovery
+    for (const id of ids) filter.mark(id)
+    baseLines = ids.length
+    recovery = report
     // A damaged file is rewritten from what was kept, so the damage is reported once.
-    if (recovery.badLines > 0) baseLines = state.rewrite(filter.remembered())
-    recovery.ids.length = 0 // not needed any more; the caller gets the counts
+    if (report.badLines > 0) baseLines = state.rewrite(filter.remembered())
   }
   const counts = { seen: 0, emitted: 0, duplicates: 0, withoutId: 0, outOfWindow: 0 }
 
@@ -115,7 +130,13 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
       counts.outOfWindow += old
       counts.emitted += out.length
       if (state !== undefined && state.appendedLines > baseLines + COMPACT_SLACK) {
-        baseLines = state.rewrite(filter.remembered())
+        // The ids are on disk already: a failed rewrite must not fail this call.
+        try {
+          baseLines = state.rewrite(filter.remembered())
+        } catch (err) {
+          baseLines += COMPACT_SLACK // try again later
+          opts.onWarning?.((err as Error).message, err)
+        }
       }
       return out
     },

@@ -77,16 +77,19 @@ export function openStateFile(path: string, opts: StateFileOptions = {}): { stat
 
 function createState(path: string, lockPath: string, firstFd: number, sync: boolean): StateFile {
   let fd: number | undefined = firstFd
+  let closed = false
   let appendedLines = 0
   return {
     path,
     get appendedLines() { return appendedLines },
     append(ids) {
       if (ids.length === 0) return
-      if (fd === undefined) throw stateError(`consumer state file ${path} is closed`)
+      if (closed) throw stateError(`consumer state file ${path} is closed`)
       let text = ''
       for (const id of ids) text += JSON.stringify(id) + '\n'
       try {
+        // Reopened here when a failed rewrite left it closed.
+        fd ??= openSync(path, 'a')
         writeAll(fd, Buffer.from(text))
         if (sync) fdatasyncSync(fd)
       } catch (err) {
@@ -95,21 +98,27 @@ function createState(path: string, lockPath: string, firstFd: number, sync: bool
       appendedLines += ids.length
     },
     rewrite(ids) {
-      if (fd === undefined) throw stateError(`consumer state file ${path} is closed`)
+      if (closed) throw stateError(`consumer state file ${path} is closed`)
       let count: number
       try {
         count = writeWhole(path, ids, sync)
-        closeSync(fd)
-        fd = openSync(path, 'a')
       } catch (err) {
         throw stateError(`cannot rewrite the consumer state file ${path}: ${(err as Error).message}`, err)
+      } finally {
+        // Whether or not the rename happened, the path names the file to append to:
+        // the next append reopens it (never the replaced file's old descriptor).
+        if (fd !== undefined) {
+          try { closeSync(fd) } catch { /* already unusable */ }
+          fd = undefined
+        }
       }
       appendedLines = 0
       return count
     },
     close() {
-      if (fd === undefined) return
-      closeSync(fd)
+      if (closed) return
+      closed = true
+      if (fd !== undefined) closeSync(fd)
       fd = undefined
       rmSync(lockPath, { force: true })
       heldHere.delete(lockPath)

@@ -38,7 +38,7 @@ export function looksLikeJsonObject(bytes: Uint8Array): boolean {
 
 /**
  * Parse and validate an envelope. Unknown fields are ignored (later versions
- * may add some). Throws OutpostError `OUTPOST_ENVELOPE_INVALID` when the bytes
+ * may add some); `meta` and `historical` may be absent or null. Throws OutpostError `OUTPOST_ENVELOPE_INVALID` when the bytes
  * are not JSON or a known field has the wrong type.
  */
 export function parseEnvelope(bytes: Uint8Array): EnvelopeEvent {
@@ -68,14 +68,14 @@ export function envelopeFromJson(v: unknown): EnvelopeEvent {
     throw invalid(`${id}: "payload" is not padded base64`)
   }
   const event: EnvelopeEvent = { id, clientId, topic, acceptedAt, qos, retain, payload: Buffer.from(payload, 'base64') }
-  if (meta !== undefined) {
-    if (typeof meta !== 'object' || meta === null || Array.isArray(meta) ||
+  if (meta !== undefined && meta !== null) {
+    if (typeof meta !== 'object' || Array.isArray(meta) ||
       !Object.values(meta).every((x) => typeof x === 'string')) {
       throw invalid(`${id}: "meta" is not an object of strings`)
     }
     event.meta = { ...(meta as Record<string, string>) }
   }
-  if (historical !== undefined) {
+  if (historical !== undefined && historical !== null) {
     if (typeof historical !== 'boolean') throw invalid(`${id}: "historical" is not a boolean`)
     event.historical = historical
   }

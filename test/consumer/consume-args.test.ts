@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseConsumeArgs } from '../../src/cli/consume.js'
+import { parseConsumeArgs } from '../../src/cli/consume-args.js'
 import { formatEvent, payloadText } from '../../src/cli/consume-output.js'
 import { ErrorCodes, isOutpostError } from '../../src/errors.js'
 import type { ConsumedEvent } from '../../src/consumer/event.js'

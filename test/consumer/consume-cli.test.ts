@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect, type MqttClient } from 'mqtt'
@@ -14,6 +14,10 @@ import { encodeEnvelope } from '../../src/uplink/envelope.js'
  * started again on the same state file does not print again what it printed.
  * (`npm test` builds dist/ first.)
  */
+
+// Real processes with an fsync per message on a shared 2-core machine: more
+// time than the default per-file limit, without any assertion on speed.
+t.setTimeout(300_000)
 
 async function publisher(url: string): Promise<MqttClient> {
   const client = connect(url, { protocolVersion: 5, clientId: `pub-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 100 })
@@ -140,4 +144,35 @@ t.test('kill -9 and restart on the same state file: nothing printed twice, nothi
   t.ok(missing.length <= 4, `at most one message's events missing (missing: ${missing.join(', ') || 'none'})`)
   t.equal(union.size + missing.length, expected.size)
   t.equal(await second.stop(), 0)
+})
+
+t.test('MQTT 3.1.1: envelopes and batches carry the ids, other payloads pass through', async (t) => {
+  const broker = await startMosquitto()
+  t.teardown(() => broker.stop())
+  const consumer = startConsumer(['--url', broker.url, '--topic', 'outpost/#', '--protocol', '4', '--client-id', 'consume-v4', '--stats-every', '0', '--format', 'json'])
+  t.teardown(() => consumer.kill())
+  await consumer.waitUntil('subscribed', () => consumer.logs.some((l) => l.msg === 'subscribed'))
+  const pub = connect(broker.url, { protocolVersion: 4, clientId: `pub4-${process.pid}` })
+  await new Promise<void>((resolve, reject) => { pub.once('connect', () => resolve()); pub.once('error', reject) })
+  t.teardown(() => pub.endAsync(true))
+  const plain = (m: Message): Message => ({ topic: m.topic, payload: m.payload }) // 3.1.1 has no properties
+  const msgs = [viaEnvelope(1), viaEnvelope(2), plain(viaBatch(0, 3)), { topic: 'outpost/raw', payload: Buffer.from('{"temp":21}') }]
+  await send(pub, [...msgs, ...msgs, { topic: 'outpost/bad', payload: Buffer.from('{"id":"gw-x-1-1","payload":"%%"}') }, marker('END')])
+  await consumer.waitUntil('END printed', () => sawMarker(consumer.lines, 'END'))
+  t.same(consumer.lines.map((l) => l.id), ['gw-b-1-1', 'gw-b-1-2', 'gw-c-1-0', 'gw-c-1-1', 'gw-c-1-2', null, null, null])
+  t.same(consumer.lines.slice(5, 7).map((l) => [l.payload, l.format]), [['{"temp":21}', 'raw'], ['{"temp":21}', 'raw']], 'a payload without an id is printed each time it comes')
+  t.ok(consumer.logs.some((l) => l.code === 'OUTPOST_ENVELOPE_INVALID' && l.topic === 'outpost/bad' && typeof l.payloadBase64 === 'string'), 'the broken envelope is logged whole, not printed')
+  t.equal(await consumer.stop(), 0)
+  t.match(consumer.logs.find((l) => l.msg === 'consumer stopped'), { invalid: 1, withoutId: 3, duplicates: 5, emitted: 8 })
+})
+
+t.test('a state file that is not one: clear error, exit 1, file untouched', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-consume-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'notes.txt')
+  await writeFile(file, 'my notes\n')
+  const consumer = startConsumer(['--url', 'mqtt://127.0.0.1:1', '--topic', 'x', '--state', file])
+  t.equal(await consumer.exited, 1)
+  t.match(consumer.logs.map((l) => l.msg).join('\n'), /is not an outpost consumer state file.*OUTPOST_CONSUMER_STATE/)
+  t.equal(await readFile(file, 'utf8'), 'my notes\n')
 })

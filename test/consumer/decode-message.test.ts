@@ -60,6 +60,8 @@ t.test('envelope validation', async (t) => {
   }
   const e = parseEnvelope(bad({ future: [1, 2], historical: true }))
   t.equal(e.historical, true, 'known optional field read, unknown field ignored')
+  const nulls = parseEnvelope(bad({ meta: null, historical: null }))
+  t.notOk('meta' in nulls || 'historical' in nulls, 'null optional fields read as absent')
 })
 
 t.test('batches, recognised by bytes or by properties', async (t) => {

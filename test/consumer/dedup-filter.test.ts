@@ -52,3 +52,36 @@ t.test('remembered() rebuilds the same state', async (t) => {
   t.throws(() => new DedupFilter({ maxStreams: 0 }), RangeError)
   t.throws(() => new DedupFilter({ window: 10 }), RangeError)
 })
+
+t.test('against an exact set: same answers whenever an id is within the window', async (t) => {
+  // A fixed-seed generator, so a failure can be replayed.
+  let seed = 12345
+  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  const W = 256
+  const f = new DedupFilter({ window: W, maxStreams: 8 })
+  const exact = new Set<string>()
+  const high = new Map<string, number>()
+  let judged = 0
+  for (let i = 0; i < 50_000; i++) {
+    const stream = `gw${rand(3)}-${rand(2) + 1}`
+    const h = high.get(stream) ?? 0
+    // Mostly new numbers just above the top, often re-sends and gaps below it.
+    const seq = Math.max(0, rand(4) === 0 ? h + 1 + rand(20) : h - rand(W + 40))
+    const id = `${stream}-${seq}`
+    const inWindow = seq > h - W || !high.has(stream)
+    const verdict = f.mark(id)
+    if (inWindow) {
+      judged++
+      if (verdict !== (exact.has(id) ? 'duplicate' : 'new')) {
+        t.fail(`step ${i}: ${id} judged ${verdict}, exact set says ${exact.has(id) ? 'duplicate' : 'new'}`)
+        return
+      }
+    } else if (verdict !== 'out-of-window') {
+      t.fail(`step ${i}: ${id} below the window judged ${verdict}`)
+      return
+    }
+    if (verdict === 'new') exact.add(id)
+    high.set(stream, Math.max(h, seq))
+  }
+  t.ok(judged > 40_000, `${judged} ids judged within the window, all like the exact set`)
+})

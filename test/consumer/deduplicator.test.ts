@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDeduplicator } from '../../src/consumer/deduplicator.js'
@@ -132,4 +132,25 @@ t.test('a failed state write marks nothing, and the call can be retried', async 
   t.equal(codeOf(() => d.accept([ev('gw-1-2')])), ErrorCodes.CONSUMER_STATE)
   t.equal(d.isNew('gw-1-2'), true, 'not marked')
   t.match(d.stats(), { emitted: 1, seen: 1 })
+})
+
+t.test('a failed rewrite costs nothing: warned, appends go on, a later rewrite works', async (t) => {
+  const dir = tempDir(t)
+  const file = join(dir, 'seen.state')
+  const warnings: string[] = []
+  const d = openDeduplicator({ stateFile: file, window: 64, fsync: false, onWarning: (m) => warnings.push(m) })
+  mkdirSync(`${file}.tmp`) // the rewrite's temp file cannot be created
+  for (let i = 0; i < 10_100; i++) d.accept([ev(`gw-1-${i}`)])
+  t.equal(warnings.length, 1, 'warned once')
+  t.match(warnings[0], /cannot rewrite/)
+  t.equal(readFileSync(file, 'utf8').split('\n').length - 2, 10_100, 'every id still appended')
+  rmSync(`${file}.tmp`, { recursive: true })
+  for (let i = 10_100; i < 20_200; i++) d.accept([ev(`gw-1-${i}`)])
+  t.equal(warnings.length, 1)
+  t.ok(readFileSync(file, 'utf8').split('\n').length - 2 < 10_100, 'rewritten later')
+  t.same(ids(d.accept([ev('gw-1-20199'), ev('gw-1-20200')])), ['gw-1-20200'])
+  d.close()
+  const e = openDeduplicator({ stateFile: file, window: 64 })
+  t.same(ids(e.accept([ev('gw-1-20200'), ev('gw-1-20150'), ev('gw-1-20201')])), ['gw-1-20201'], 'the file is whole after the rewrite and the appends that followed')
+  e.close()
 })

@@ -107,6 +107,8 @@ t.test('every malformed field is refused with OUTPOST_BATCH_INVALID', async (t) 
     ['historical missing type', tagged(['outpost-batch', 1, 'gw', [withField(8, null)]])],
     ['second event bad', tagged(['outpost-batch', 1, 'gw', [good, withField(4, 9)]])],
     ['trailing bytes', Buffer.concat([encodeBatch('gw', [ev(1)]), Buffer.from([0])])],
+    // A header claiming 100 million events in a 30-byte message: refused, not allocated.
+    ['huge declared length', Buffer.concat([encodeBatch('gw', []).subarray(0, -1), Buffer.from('9a05f5e100', 'hex')])],
   ]
   for (const [name, bytes] of cases) t.equal(codeOf(() => decodeBatch(bytes)), ErrorCodes.BATCH_INVALID, name)
   const msg = (() => { try { decodeBatch(tagged(['outpost-batch', 1, 'gw', [good, withField(4, 9)]])) } catch (e) { return (e as Error).message } return '' })()
