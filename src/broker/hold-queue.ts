@@ -26,6 +26,11 @@ export interface HoldQueueOptions<T> {
   attempt: (item: T) => Promise<void>
   /** Is this error one that room coming back can cure (OUTPOST_SPOOL_FULL, OUTPOST_SPOOL_UNAVAILABLE)? */
   retriable: (err: unknown) => boolean
+  /**
+   * Would the spool take an append right now? Checked before each retry, so a
+   * release stops at the first refusal instead of trying every held device.
+   */
+  canAttempt?: () => boolean
   /** Subscribe to "the spool may take writes again"; undefined = never hold. */
   onWritable: ((listener: () => void) => () => void) | undefined
   /** Final answer for an item: null = stored, else the error the device's connection is closed with. */
@@ -114,6 +119,7 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
   function tryHead(key: string): void {
     const q = queues.get(key)
     if (!q || q.length === 0 || trying.has(key)) return
+    if (opts.canAttempt && !opts.canAttempt()) return
     const h = q[0]!
     trying.add(key)
     opts.attempt(h.item).then(() => {
@@ -133,14 +139,21 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
       if (queues.get(key)?.[0] !== h) return
       if (opts.retriable(err)) {
         h.lastError = toError(err)
-        return // still full: wait for the next release or the deadline
+        // Still full: wait for the next release or the deadline, behind the other devices.
+        const q = queues.get(key)!
+        queues.delete(key)
+        queues.set(key, q)
+        return
       }
       refuseKey(key, toError(err))
     })
   }
 
   function release(): void {
-    for (const key of [...queues.keys()]) tryHead(key)
+    for (const key of [...queues.keys()]) {
+      if (opts.canAttempt && !opts.canAttempt()) return
+      tryHead(key)
+    }
   }
 
   return {

@@ -60,6 +60,7 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
     attempt: (p) => spool.append(p.input, p.hint).then((res) => { p.result = res }),
     retriable: isFull,
     onWritable: spool.onWritable ? (l) => spool.onWritable!(l) : undefined,
+    ...(spool.writable ? { canAttempt: () => spool.writable!() } : {}),
     settle: (p, err) => {
       if (err === null) {
         if (p.result?.duplicate === true) stats.duplicates++

@@ -7,7 +7,7 @@ import { checkFiles, moveAside, setAside } from './damage-report.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
-function causeCode(err: unknown): string | undefined {
+export function causeCode(err: unknown): string | undefined {
   const e = err as { code?: string; cause?: { code?: string } }
   return e?.cause?.code ?? e?.code
 }
@@ -24,11 +24,13 @@ export interface OpenedDb {
   problems: string[]
 }
 
+function errorText(err: unknown): string {
+  return `${(err as Error)?.message ?? ''} ${((err as { cause?: Error })?.cause)?.message ?? ''}`
+}
+
 function isDamage(err: unknown): boolean {
-  const code = causeCode(err)
-  if (code === 'LEVEL_CORRUPTION') return true
-  const text = `${(err as Error)?.message ?? ''} ${((err as { cause?: Error })?.cause)?.message ?? ''}`
-  return /corrupt|No such file/i.test(text)
+  if (causeCode(err) === 'LEVEL_CORRUPTION') return true
+  return /corrupt|No such file/i.test(errorText(err))
 }
 
 /**
@@ -41,13 +43,30 @@ function isDamage(err: unknown): boolean {
  * aside whole and an empty one started, with a loud error: the gateway keeps
  * serving and never crash-loops on a broken disk.
  */
-export async function openDb(dir: string, log: Logger, what: { label: string; code: ErrorCode } = { label: 'spool', code: ErrorCodes.SPOOL_OPEN }): Promise<OpenedDb> {
+export async function openDb(dir: string, log: Logger, what: { label: string; code: ErrorCode } = { label: 'spool', code: ErrorCodes.SPOOL_OPEN },
+  opts: { waitForSpaceMs?: number } = {}): Promise<OpenedDb> {
   const { label } = what
   await mkdir(dir, { recursive: true })
   const attempt = async (): Promise<SpoolDb> => {
-    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    await db.open()
-    return db
+    // Opening writes (the write-ahead log becomes a table, a new MANIFEST): on a full disk it fails.
+    // With waitForSpaceMs, wait for space instead of failing the start (a supervisor would restart
+    // the gateway into the same failure, again and again).
+    let loggedAt = Number.NEGATIVE_INFINITY
+    for (;;) {
+      const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      try {
+        await db.open()
+        return db
+      } catch (err) {
+        if (opts.waitForSpaceMs === undefined || !/No space left on device/i.test(errorText(err))) throw err
+        if (Date.now() - loggedAt >= 60_000) {
+          loggedAt = Date.now()
+          log.error({ err, dir, code: ErrorCodes.SPOOL_UNAVAILABLE },
+            `${label} cannot be opened: the disk is full. Waiting for free space; devices cannot connect meanwhile`)
+        }
+        await new Promise((r) => setTimeout(r, opts.waitForSpaceMs))
+      }
+    }
   }
   const problems = await checkFiles(dir)
   if (problems.length === 0) {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
@@ -6,10 +8,11 @@ import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
 import { checkEvents } from './open-check.js'
-import { lostRanges, recordFiles } from './damage-report.js'
-import { openDb, writeOps, type WriteOp } from './open-db.js'
+import { lostRanges, moveAside, recordFiles, setAside } from './damage-report.js'
+import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
-import { admit, createDiscardRanges, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
+import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
@@ -44,6 +47,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   readonly status: SpoolStatus
   listRejected(limit?: number): Promise<RejectedEvent[]>
   onWritable(listener: () => void): () => void
+  writable(): boolean
   close(): Promise<void>
 }
 
@@ -58,8 +62,7 @@ const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
-const MAX_SIZES = 200_000
-const DISCARD_CHUNK = 1000
+const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
 
 function digestOf(input: EventInput): string {
@@ -78,7 +81,7 @@ function digestOf(input: EventInput): string {
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const log = opts.log
   const now = opts.now ?? Date.now
-  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log)
+  const { db, repaired, setAside: asideDir, startedEmpty, problems } = await openDb(opts.dir, log, undefined, { waitForSpaceMs: opts.checkIntervalMs ?? 5000 })
   const subOpts = { keyEncoding: 'utf8', valueEncoding: 'view' } as const
   const events = db.sublevel<string, Uint8Array>('e', subOpts)
   const meta = db.sublevel<string, Uint8Array>('m', subOpts)
@@ -151,14 +154,41 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   const dedup = createDedupWindow(opts.dedupWindow ?? 256)
-  for await (const [key, raw] of dedupDb.iterator()) {
-    const sep = key.lastIndexOf('\u0000')
-    try {
-      const v = decodeValue(raw) as { digest: string; seq: number; id: string }
-      dedup.set(key.slice(0, sep), Number(key.slice(sep + 1)), { digest: v.digest, seq: v.seq, id: v.id, confirmed: false })
-    } catch {
-      log.warn({ key }, 'unreadable dedup entry skipped')
-    }
+  /**
+   * A device's stored dedup entries are loaded when it first publishes with a
+   * packet id in this run, not at open: open time and memory then do not grow
+   * with the number of devices (256 entries each) that ever published.
+   */
+  const dedupLoaded = new Set<string>()
+  const dedupLoading = new Map<string, Promise<void>>()
+  function loadDedup(clientId: string): Promise<void> {
+    let p = dedupLoading.get(clientId)
+    if (p) return p
+    p = (async () => {
+      const found: Array<{ messageId: number; entry: DedupEntry }> = []
+      const prefix = dedupKey(clientId, 0).slice(0, -1)
+      for await (const [key, raw] of dedupDb.iterator({ gte: prefix, lt: `${clientId}\u0001` })) {
+        try {
+          const v = decodeValue(raw) as { digest: string; seq: number; id: string }
+          found.push({ messageId: Number(key.slice(prefix.length)), entry: { digest: v.digest, seq: v.seq, id: v.id, confirmed: false } })
+        } catch {
+          log.warn({ key }, 'unreadable dedup entry skipped')
+        }
+      }
+      // Oldest first, so the window evicts in the order the previous run stored them.
+      found.sort((a, b) => a.entry.seq - b.entry.seq)
+      for (const f of found) {
+        // An entry this run already made for the same packet id is newer: keep it.
+        if (dedup.get(clientId, f.messageId) === undefined) dedup.set(clientId, f.messageId, f.entry)
+      }
+    })().catch((err: unknown) => {
+      log.warn({ err, clientId }, 'could not load the dedup window of a device; its re-sends from before the restart may be stored twice')
+    }).finally(() => {
+      dedupLoaded.add(clientId)
+      dedupLoading.delete(clientId)
+    })
+    dedupLoading.set(clientId, p)
+    return p
   }
 
   let status: SpoolStatus = 'open'
@@ -179,6 +209,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let intake: 'ok' | FullReason = 'ok'
   /** Intake changes are logged at most once per INTAKE_LOG_MS: at the edge of a limit it flips with every ack. */
   let intakeLoggedAt = Number.NEGATIVE_INFINITY
+  /** A repair of damage found while reading (repairLive); reads wait for it, appends are refused. */
+  let maintenance: Promise<void> = Promise.resolve()
+  let repairing = false
   let acksSinceCompact = 0
   let compacting = false
   const listeners = new Set<() => void>()
@@ -229,7 +262,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const writableListeners = new Set<() => void>()
   function storeState(): StoreState {
-    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable }
+    return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable && !repairing }
   }
   /** Tell held appends to try again once nothing refuses them. */
   function checkWritable(): void {
@@ -286,97 +319,30 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     },
   })
 
-  // Retention: expiry and drop-oldest discard from the head, in chunks, one pass at a time.
-  const discarded = createDiscardRanges()
-  let retentionRunning = false
-  let retentionAgain = false
-  function scheduleRetention(): void {
-    if (retentionRunning) {
-      retentionAgain = true
-      return
-    }
-    if (limits.maxAgeMs <= 0 && trimTarget(storeState(), limits) === null) return
-    retentionRunning = true
-    void runRetention().catch((err: unknown) => log.warn({ err }, 'spool retention pass failed; trying again at the next check'))
-      .finally(() => {
-        retentionRunning = false
-        if (retentionAgain) {
-          retentionAgain = false
-          setImmediate(scheduleRetention)
-        }
-      })
-  }
-
-  async function runRetention(): Promise<void> {
-    if (status !== 'open' || !health.writable) return
-    if (limits.maxAgeMs > 0) {
-      const cutoff = now() - limits.maxAgeMs
-      await discardHead('expired', Number.POSITIVE_INFINITY, (e) => e.acceptedAt < cutoff)
-    }
-    const target = trimTarget(storeState(), limits)
-    if (target !== null) {
-      const freed = await discardHead(target.reason === 'max-bytes' ? 'dropped: spool.maxBytes' : 'dropped: spool.minFreeBytes', target.bytes, () => true)
-      if (target.reason === 'min-free' && freed > 0) {
-        // Deleted records free disk space only once compacted.
-        await deleting
-        await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
-        void guard.check()
-      }
-    }
-    checkWritable()
-  }
-
-  /** Discard records from the head while `keep` says so, up to `maxBytes`; returns the bytes freed. */
-  async function discardHead(reason: string, maxBytes: number, discard: (e: StoredEvent) => boolean): Promise<number> {
-    const counter = reason === 'expired' ? 'expired' : 'dropped'
-    let freed = 0
-    let done = false
-    while (!done && freed < maxBytes && status === 'open') {
-      const ops: BatchOp[] = []
-      let seen = 0
-      for await (const [key, raw] of events.iterator({ gte: seqKey(lowWater), lt: seqKey(committedNext), limit: DISCARD_CHUNK })) {
-        seen++
-        const seq = Number.parseInt(key, 16)
-        if (seq < lowWater || removedAbove.has(seq)) continue
-        let event: StoredEvent
-        try {
-          event = decodeRecord(seq, raw)
-        } catch {
-          continue // left for readAfter, which quarantines it
-        }
-        if (!discard(event)) {
-          done = true
-          break
-        }
-        const size = key.length + raw.length
-        ops.push({ type: 'del', sublevel: events, key })
-        discarded.add(reason, seq, event.id)
-        markRemoved(seq)
-        sizes.delete(seq)
-        pending--
-        bytes = Math.max(0, bytes - size)
-        counters[counter]++
-        freed += size
-        if (freed >= maxBytes) break
-      }
-      if (seen === 0) break
-      if (ops.length > 0) {
-        ops.push(...metaOps())
-        await writeOps(db, ops, false)
-      }
-      logDiscarded()
-    }
-    return freed
-  }
-
-  function logDiscarded(): void {
-    for (const r of discarded.take()) {
-      log.warn({ code: ErrorCodes.SPOOL_DISCARDED, ...r },
-        `spool discarded ${r.count} event(s) ${r.firstId} .. ${r.lastId} (${r.reason}); they will not be forwarded`)
-    }
-  }
-  const retentionTimer = setInterval(scheduleRetention, opts.checkIntervalMs ?? 5000)
-  retentionTimer.unref()
+  const retention = createRetentionRunner({
+    log,
+    limits,
+    now,
+    active: () => status === 'open' && health.writable && !repairing,
+    state: storeState,
+    head: (fromSeq, limit) => events.iterator({ gte: seqKey(Math.max(fromSeq, lowWater)), lt: seqKey(committedNext), limit }),
+    removed: (seq) => seq < lowWater || removedAbove.has(seq),
+    discard: (seq, size, kind) => {
+      markRemoved(seq)
+      sizes.delete(seq)
+      pending--
+      bytes = Math.max(0, bytes - size)
+      counters[kind]++
+    },
+    deleteKeys: (keys) => writeOps(db, [...keys.map((key): BatchOp => ({ type: 'del', sublevel: events, key })), ...metaOps()], false),
+    compactHead: async () => {
+      await deleting
+      await db.compactRange(events.prefix + seqKey(0), events.prefix + seqKey(lowWater))
+      void guard.check()
+    },
+    afterPass: () => checkWritable(),
+  }, opts.checkIntervalMs ?? 5000)
+  const scheduleRetention = (): void => retention.schedule()
   await guard.check()
 
   function fullError(reason: FullReason): OutpostError {
@@ -444,6 +410,104 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
+  async function readRange(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    await health.settled()
+    await maintenance
+    if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
+    if (sizes.size > MAX_SIZES) sizes.clear()
+    const fromHead = afterSeq < 0
+    const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
+    const out: StoredEvent[] = []
+    // The end as the iterator sees it: records committed while it runs are not in its snapshot.
+    const end = committedNext
+    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
+      const seq = Number.parseInt(key, 16)
+      try {
+        out.push(decodeRecord(seq, raw))
+        sizes.set(seq, key.length + raw.length)
+      } catch (err) {
+        if (!(err instanceof RecordDecodeError)) throw err
+        await quarantineRecord(key, raw, err)
+        markRemoved(seq)
+        pending--
+        bytes = Math.max(0, bytes - key.length - raw.length)
+      }
+    }
+    // Everything below the first record found is gone: skip it next time.
+    if (fromHead) {
+      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? end : lowWater)
+      while (lowWater < first) {
+        removedAbove.delete(lowWater)
+        lowWater++
+      }
+    }
+    return out
+  }
+
+  /**
+   * LevelDB found damage while reading (a garbled block: bytes overwritten
+   * inside a table, which no check at open can see without reading
+   * everything). Set the files aside, repair, count what is gone, go on.
+   */
+  function repairLive(cause: unknown): Promise<void> {
+    if (repairing) return maintenance
+    repairing = true
+    maintenance = (async () => {
+      log.error({ err: cause, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED }, 'spool damage found while reading; setting the files aside and repairing it')
+      await gc.drain().catch(() => undefined)
+      await deleting
+      await db.close()
+      let aside: string | null = null
+      try {
+        aside = await setAside(opts.dir)
+      } catch (err) {
+        log.error({ err }, 'could not set the damaged spool files aside; repairing anyway')
+      }
+      try {
+        await ClassicLevel.repair(opts.dir)
+        await db.open()
+      } catch (err) {
+        const moved = await moveAside(opts.dir)
+        await mkdir(opts.dir, { recursive: true })
+        await db.open()
+        log.error({ err, movedTo: moved, code: ErrorCodes.SPOOL_DAMAGED }, 'spool could not be repaired: moved aside whole, going on with an empty one')
+        aside ??= moved
+      }
+      for (const sub of [events, meta, dedupDb, rejectedDb, quarantine]) await sub.open()
+      const scan = await checkEvents(events, { cleanShutdown: false, counters: null, full: true })
+      for (const key of scan.unreadableKeys) await events.del(key)
+      const lost = lostRanges(lowWater, committedNext, scan).flatMap((r) => {
+        // Acknowledged above the head is not lost.
+        const out: Array<{ from: number; to: number }> = []
+        let from: number | null = null
+        for (let seq = r.from; seq <= r.to; seq++) {
+          const gone = !removedAbove.has(seq)
+          if (gone && from === null) from = seq
+          if (!gone && from !== null) { out.push({ from, to: seq - 1 }); from = null }
+        }
+        if (from !== null) out.push({ from, to: r.to })
+        return out
+      })
+      const lostCount = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
+      for (const r of lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
+      pending = scan.records
+      bytes = scan.bytes
+      sizes.clear()
+      report.repaired = true
+      report.lost += lostCount
+      report.lostRanges = report.lostRanges.concat(lost).slice(0, 100)
+      report.unreadable += scan.unreadableKeys.length
+      report.setAside = aside
+      await writeOps(db, metaOps(), true)
+      log.error({ lost: lostCount, lostRanges: lost.slice(0, 20), unreadable: scan.unreadableKeys.length, setAside: aside, code: ErrorCodes.SPOOL_DAMAGED },
+        `spool repaired while running: ${lostCount} event(s) lost; damaged files set aside in ${aside ?? '(could not set aside)'}`)
+    })().finally(() => {
+      repairing = false
+      checkWritable()
+    })
+    return maintenance
+  }
+
   const spool: Spool = {
     get report() { return report },
     get epoch() { return epoch },
@@ -452,6 +516,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     append(input: EventInput, hint?: DedupHint): Promise<AppendResult> {
       if (status !== 'open') {
         return Promise.reject(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
+      }
+      if (hint && !dedupLoaded.has(input.clientId)) {
+        // Appends of this device wait, in call order, for its window: its order is kept.
+        return loadDedup(input.clientId).then(() => spool.append(input, hint))
       }
       let digest: string | undefined
       let entry: DedupEntry | undefined
@@ -525,33 +593,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
     async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
       assertOpen()
-      await health.settled()
-      if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened after a failed write')
-      if (sizes.size > MAX_SIZES) sizes.clear()
-      const fromHead = afterSeq < 0
-      const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
-      const out: StoredEvent[] = []
-      for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(committedNext), limit })) {
-        const seq = Number.parseInt(key, 16)
-        try {
-          out.push(decodeRecord(seq, raw))
-          sizes.set(seq, key.length + raw.length)
-        } catch (err) {
-          if (!(err instanceof RecordDecodeError)) throw err
-          await quarantineRecord(key, raw, err)
-          markRemoved(seq)
-          pending--
-        }
+      try {
+        return await readRange(afterSeq, limit)
+      } catch (err) {
+        if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
+        await repairLive(err)
+        return await readRange(afterSeq, limit)
       }
-      // Everything below the first record found is gone: skip it next time.
-      if (fromHead) {
-        const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? committedNext : lowWater)
-        while (lowWater < first) {
-          removedAbove.delete(lowWater)
-          lowWater++
-        }
-      }
-      return out
     },
 
     ack(seq: number): void {
@@ -606,6 +654,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       return out
     },
 
+    writable(): boolean {
+      return status === 'open' && intake === 'ok' && admit(storeState(), limits, 0) === null
+    },
+
     onWritable(listener: () => void): () => void {
       writableListeners.add(listener)
       return () => { writableListeners.delete(listener) }
@@ -634,7 +686,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       listeners.clear()
       writableListeners.clear()
       guard.stop()
-      clearInterval(retentionTimer)
+      retention.stop()
       await health.settled()
       await gc.drain().catch(() => undefined)
       if (deleteTimer) clearImmediate(deleteTimer)
@@ -642,6 +694,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       await deleting
       if (db.status === 'open' && health.writable) {
         await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
+        // LevelDB flushes its memtable before any compaction: compacting a range past every key
+        // writes the write-ahead log out as one table and merges nothing else, so the next open
+        // has no log to replay into memory.
+        await db.compactRange('\uffff', '\uffff\uffff').catch((err: unknown) => log.warn({ err }, 'could not flush the spool\'s log at close'))
       } else {
         log.warn({ failedDeletes: failedDeletes.length }, 'spool closed without a clean-shutdown mark (it could not write): the next open checks it')
       }

@@ -147,4 +147,6 @@ export interface SpoolWriter {
    * Returns an unsubscribe function.
    */
   onWritable?(listener: () => void): () => void
+  /** Would an append be taken right now (no limit reached, store writable)? Synchronous and cheap. */
+  writable?(): boolean
 }

@@ -202,3 +202,35 @@ t.test('full spool: QoS 0 events are counted as dropped, the log is not flooded'
   await until(() => ingest.stats.qos0Dropped === 5, 'five dropped')
   t.equal(cap.find('could not store a QoS 0 event').length, 1, 'one log line for a burst')
 })
+
+t.test('full spool: a release stops at the first refusal instead of trying every held device', async (t) => {
+  const spool = Object.assign(fullSpool(), { room_left: 0 })
+  const cap = captureLog()
+  const writableSpool = {
+    append: (input: EventInput) => {
+      if (!spool.full && spool.room_left > 0) spool.room_left--
+      else if (!spool.full) spool.full = true
+      return spool.append(input)
+    },
+    onWritable: spool.onWritable,
+    writable: () => !spool.full,
+  }
+  const ingest = createIngest({ spool: writableSpool, forwards: () => true, maxPayloadBytes: 1000, storeQos0: true, log: cap.log, holdMs: 60_000, maxHeld: 100 })
+  const results = ['a', 'b', 'c', 'd'].map((id) => {
+    const r: { done: boolean; err: Error | null | undefined } = { done: false, err: undefined }
+    ingest.authorizePublish({ id }, { topic: 't', payload: Buffer.from(id), qos: 1, retain: false, messageId: 1 }, (err) => {
+      r.done = true
+      r.err = err
+    })
+    return r
+  })
+  await until(() => ingest.stats.hold.held === 4, 'four held')
+  const before = spool.attempts
+  spool.room_left = 1 // room for one event
+  spool.room()
+  await until(() => results.filter((r) => r.done).length === 1, 'one stored')
+  await tick()
+  t.ok(spool.attempts - before <= 2, `a release with room for one made ${spool.attempts - before} attempt(s), not one per held device`)
+  t.equal(ingest.stats.hold.held, 3)
+  ingest.close()
+})

@@ -1,6 +1,6 @@
 // The spool on a real full disk: a small tmpfs this test mounts (as root) and unmounts.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -46,7 +46,7 @@ t.test('disk full: appends refused, reads and acks go on, appends accepted once 
     rmSync(mnt, { recursive: true, force: true })
   })
   const filler = join(mnt, 'filler')
-  writeFileSync(filler, Buffer.alloc(6 * 1024 * 1024, 1))
+  writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024, 1))
   const dir = join(mnt, 'spool')
   mkdirSync(dir)
   const cap = captureLog()
@@ -103,4 +103,42 @@ t.test('disk full: appends refused, reads and acks go on, appends accepted once 
   t.same(all.map((e) => [e.seq, e.id]), expected, 'exactly the stored events minus the acked ones, in order')
   t.ok(all.every((e) => e.payload.length === 1000), 'readable')
   await again.close()
+})
+
+t.test('open on a full disk waits for space instead of failing the start', async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'outpost-disk-full-'))
+  const skip = tryMount(mnt)
+  if (skip !== null) {
+    rmSync(mnt, { recursive: true, force: true })
+    t.plan(0, skip)
+    return
+  }
+  t.teardown(() => {
+    execFileSync('umount', [mnt])
+    rmSync(mnt, { recursive: true, force: true })
+  })
+  // A store whose events are only in LevelDB's write-ahead log, as after kill -9: opening it writes a table.
+  const base = t.testdir()
+  const live = await openSpool({ dir: join(base, 'spool'), gatewayId: 'gw', log: captureLog().log, groupCommitMs: 1 })
+  for (let i = 0; i < 2000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => live.append(ev(i + j))))
+  cpSync(join(base, 'spool'), join(mnt, 'spool'), { recursive: true })
+  await live.close()
+  rmSync(join(mnt, 'spool', 'LOCK'), { force: true })
+  // Leave 32 KiB free.
+  const s = statfsSync(mnt)
+  writeFileSync(join(mnt, 'filler'), Buffer.alloc(Number(s.bavail) * Number(s.bsize) - 32 * 1024, 1))
+
+  const cap = captureLog()
+  let opened = false
+  const opening = openSpool({ dir: join(mnt, 'spool'), gatewayId: 'gw', log: cap.log, checkIntervalMs: 100, limits: { minFreeBytes: 0 } })
+    .then((spool) => { opened = true; return spool })
+  await until(() => cap.find('the disk is full. Waiting for free space').length > 0, 'the wait to be logged')
+  t.notOk(opened, 'not opened while the disk is full')
+  t.equal(cap.find('the disk is full').length, 1, 'logged once, not at every retry')
+  rmSync(join(mnt, 'filler'))
+  const spool = await opening
+  t.notOk(spool.report.cleanShutdown)
+  const read = await spool.readAfter(-1, 5000)
+  t.equal(read.length, 2000, 'every event there once space came back')
+  await spool.close()
 })

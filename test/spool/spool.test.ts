@@ -171,3 +171,21 @@ t.test('appending to a closed spool fails with a typed error', async (t) => {
   await spool.close()
   await t.rejects(spool.append(ev('a', 1)), { code: 'OUTPOST_SPOOL_CLOSED' })
 })
+
+t.test('after a restart a device\'s dedup window is loaded on its first publish, its appends keep their order', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  await spool.append(ev('dev', 1), { messageId: 1, retransmit: false })
+  await spool.append(ev('other', 1), { messageId: 1, retransmit: false })
+  await spool.close()
+  const { spool: again } = await open(dir)
+  const results = await Promise.all([
+    again.append(ev('dev', 2), { messageId: 2, retransmit: false }),
+    again.append(ev('dev', 1), { messageId: 1, retransmit: false }),
+    again.append(ev('dev', 3), { messageId: 3, retransmit: false }),
+  ])
+  t.same(results.map((r) => r.duplicate), [false, true, false], 'the entry stored by the previous run is found')
+  t.ok(results[0]!.seq < results[2]!.seq, 'call order is log order for one device')
+  t.equal(results[1]!.id, 'gw-1-0')
+  await again.close()
+})
