@@ -154,7 +154,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   /** Records read ahead of the window, so a PUBACK refills from memory, not from LevelDB. */
   let ahead: StoredEvent[] = []
   let aheadAt = 0
-  const readAhead = Math.min(READ_AHEAD_MAX, Math.max(o.window * 4, READ_AHEAD_MIN, (batch?.maxEvents ?? 0) * 2))
+  /** The next chunk, being read while the current one is sent. */
+  let prefetch: { cursor: number; seen: number; records: Promise<StoredEvent[]> } | null = null
+  const readAhead = Math.min(READ_AHEAD_MAX, Math.max(o.window * 4, READ_AHEAD_MIN, (batch?.maxEvents ?? 0) * 4))
 
   /** Batched mode: the batch being gathered, its size bound, and since when. */
   let gathering: StoredEvent[] = []
@@ -170,15 +172,20 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     try {
       while (state === 'running') {
         if (!pump()) return
-        const seen = wakeups
-        const records = await o.spool.readAfter(cursor, readAhead)
+        let next = prefetch
+        prefetch = null
+        if (next === null || next.cursor !== cursor) next = { cursor, seen: wakeups, records: o.spool.readAfter(cursor, readAhead) }
+        const records = await next.records
         if (state !== 'running') return
         ahead = records
         aheadAt = 0
         const last = records.at(-1)
         if (last !== undefined) cursor = last.seq
+        // A full read means a backlog: read the next chunk while this one is
+        // encoded and sent (the LevelDB iterator works off the main thread).
+        if (records.length === readAhead) prefetch = { cursor, seen: wakeups, records: o.spool.readAfter(cursor, readAhead) }
         // Nothing new: the spool is drained, unless an append came meanwhile.
-        if (records.length === 0 && wakeups === seen) {
+        if (records.length === 0 && wakeups === next.seen) {
           flushGathering()
           return
         }
@@ -430,6 +437,8 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       win.clear()
       ahead = []
       gathering = []
+      prefetch?.records.catch(() => { /* closed: nobody wants it */ })
+      prefetch = null
     },
     get inFlight() { return win.inFlight },
     get acked() { return ackedHere },

@@ -8,8 +8,8 @@ import type { ConnectFn, PublishCallback } from './types.js'
  * server DISCONNECT. QoS 1 PUBLISHes take a shorter path: the uplink encodes
  * each one into a single buffer (publish-encoder.ts), writes it to the socket
  * with the socket corked until the next check phase of the event loop (so
- * the refills of all PUBACKs from one socket read go out in one writev), and matches PUBACKs by packet id itself.
- * MQTT.js never sees those publishes, so it stores nothing it could re-send
+ * the refills of all PUBACKs from one socket read go out in one writev), and
+ * matches PUBACKs by packet id itself. MQTT.js never sees those publishes, so it stores nothing it could re-send
  * behind the spool's back, and its outgoing store stays empty. Packet ids are
  * ours alone: the uplink sends no SUBSCRIBE and no publish through MQTT.js.
  */
@@ -19,12 +19,15 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
   const pending = new Map<number, PublishCallback>()
   let nextId = 1
   let corked = false
+  /** end(): send DISCONNECT once the last PUBACK is in. */
   let onSettled: (() => void) | null = null
+  /** end(): the connection is gone, whatever the reason: done. */
+  let onClosed: (() => void) | null = null
 
   client.on('connect', handlers.onConnect)
   client.on('close', () => {
     pending.clear()
-    onSettled?.()
+    onClosed?.()
     handlers.onClose()
   })
   client.on('error', handlers.onError)
@@ -83,18 +86,24 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
     destroy,
     end(timeoutMs) {
       return new Promise((resolve) => {
-        const timer = setTimeout(() => {
+        let done = false
+        const complete = (): void => {
+          if (done) return
+          done = true
+          clearTimeout(timer)
           onSettled = null
-          destroy()
+          onClosed = null
           resolve()
+        }
+        const timer = setTimeout(() => {
+          destroy()
+          complete()
         }, timeoutMs)
         const finish = (): void => {
           onSettled = null
-          client.end(false, {}, () => {
-            clearTimeout(timer)
-            resolve()
-          })
+          client.end(false, {}, complete)
         }
+        onClosed = complete
         if (pending.size === 0 || !client.connected) finish()
         else onSettled = finish
       })

@@ -26,6 +26,10 @@ export interface FakeUpstream {
   refuse: (packet: IPublishPacket) => boolean
   silent: boolean
   ackNothing: boolean
+  /** Delay every PUBACK by this much (ms). */
+  ackDelayMs: number
+  /** DISCONNECT packets received. */
+  disconnects: number
   close(): Promise<void>
 }
 
@@ -62,11 +66,16 @@ export async function startFakeUpstream(opts: { protocolVersion?: 4 | 5 } = {}):
             return
           }
           if (packet.qos === 1 && !fake.ackNothing) {
-            fake.acked.push(packet)
-            send({ cmd: 'puback', messageId: packet.messageId! })
+            const ack = (): void => {
+              fake.acked.push(packet)
+              send({ cmd: 'puback', messageId: packet.messageId! })
+            }
+            if (fake.ackDelayMs > 0) setTimeout(ack, fake.ackDelayMs)
+            else ack()
           }
           break
         case 'disconnect':
+          fake.disconnects++
           socket.end()
           break
         default:
@@ -89,6 +98,8 @@ export async function startFakeUpstream(opts: { protocolVersion?: 4 | 5 } = {}):
     refuse: () => false,
     silent: false,
     ackNothing: false,
+    ackDelayMs: 0,
+    disconnects: 0,
     async close() {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -126,3 +126,29 @@ t.test('black hole while idle: the keepalive notices it, our backoff reconnects 
   await until(() => r.spool.stats().pending === 0, 'forwarding works on the new connection')
   t.same(r.spool.rejected, [], 'keepalive cuts never count as poison')
 })
+
+t.test('graceful stop: in-flight PUBACKs are awaited, then DISCONNECT', async (t) => {
+  const fake = await startFakeUpstream()
+  fake.ackDelayMs = 300
+  const r = await rig(t, { window: 8 }, fake)
+  for (let i = 0; i < 5; i++) r.spool.append()
+  r.uplink.start()
+  await until(() => fake.publishes.length === 5, 'all five sent')
+  t.equal(fake.acked.length, 0, 'none acked yet')
+  await r.uplink.stop()
+  t.equal(r.spool.stats().pending, 0, 'the late PUBACKs acked the spool')
+  t.equal(r.uplink.status, 'stopped')
+  await until(() => fake.disconnects === 1, 'DISCONNECT sent after the last PUBACK', 5000)
+})
+
+t.test('graceful stop gives up after ackTimeoutMs when PUBACKs never come', async (t) => {
+  const fake = await startFakeUpstream()
+  fake.ackNothing = true
+  const r = await rig(t, { window: 8, ackTimeoutMs: 400 }, fake)
+  r.spool.append()
+  r.uplink.start()
+  await until(() => fake.publishes.length === 1, 'sent')
+  await r.uplink.stop()
+  t.equal(r.uplink.status, 'stopped')
+  t.equal(r.spool.stats().pending, 1, 'unacked record stays in the spool')
+})

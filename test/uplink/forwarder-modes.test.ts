@@ -221,3 +221,38 @@ t.test('solo in batched mode: the suspect goes as a batch of one', async (t) => 
   await until(() => s.calls.length === 2)
   t.same(ids(s.calls[1]!), ['gw-1-1', 'gw-1-2', 'gw-1-3', 'gw-1-4', 'gw-1-5'])
 })
+
+t.test('a backlog many read-aheads long goes out complete and in order, plain and batched', async (t) => {
+  for (const mode of ['plain', 'batched'] as const) {
+    const spool = createMemorySpool()
+    for (let i = 0; i < 3000; i++) spool.append({ clientId: `d${i % 7}` })
+    const sent: string[] = []
+    const fwd = createForwarder({
+      spool,
+      client: {
+        publish(_topic, payload, opts, cb) {
+          if (mode === 'batched') sent.push(...decodeBatch(payload).events.map((e) => e.id))
+          else sent.push(String(opts.properties?.userProperties?.['outpost-id']))
+          setImmediate(cb, null)
+        },
+      },
+      build: createPacketBuilder({ protocolVersion: 5, envelope: 'none', upstreamTopic: compileTopicTemplate('up/{topic}', 'gw') }),
+      window: 16,
+      ackTimeoutMs: 10_000,
+      maxAttempts: 3,
+      retryDelayMs: 30,
+      counters: { sent: 0, acked: 0, rejected: 0, retried: 0 },
+      settling: new Set(),
+      log: captureLog().log,
+      onDead: () => {},
+      onError: () => {},
+      ...(mode === 'batched' ? { batch: batchOptions(100) } : {}),
+    })
+    t.teardown(() => fwd.close())
+    fwd.start()
+    // Appends while the backlog drains are picked up too.
+    setTimeout(() => { for (let i = 0; i < 50; i++) { spool.append(); fwd.wake() } }, 5)
+    await until(() => spool.stats().pending === 0, 10_000)
+    t.same(sent, Array.from({ length: 3050 }, (_, i) => `gw-1-${i}`), `${mode}: every record once, in seq order`)
+  }
+})
