@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDevice, type Device } from '../helpers/devices.js'
 import { ackedOf } from '../helpers/e2e-stack.js'
-import { FULL, sleep, waitFor } from '../helpers/fault-results.js'
+import { FILE_TIMEOUT_MS, FULL, sleep, waitFor } from '../helpers/fault-results.js'
 import { concludeScenario, startFaultStack, waitForAllAcked, waitForNewLog } from '../helpers/fault-stack.js'
 
 /*
@@ -14,6 +14,8 @@ import { concludeScenario, startFaultStack, waitForAllAcked, waitForNewLog } fro
  * counted at the fault proxy), and keep every event for when the cloud takes
  * the gateway again.
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const PASSWD = '/usr/bin/mosquitto_passwd'
 

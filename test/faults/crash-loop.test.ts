@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startDevice } from '../helpers/devices.js'
 import { ackedOf } from '../helpers/e2e-stack.js'
-import { faultSeed, FULL, seededRandom, sleep } from '../helpers/fault-results.js'
+import { faultSeed, FILE_TIMEOUT_MS, FULL, seededRandom, sleep } from '../helpers/fault-results.js'
 import { concludeScenario, startFaultStack, waitForAllAcked } from '../helpers/fault-stack.js'
 
 /*
@@ -11,6 +11,8 @@ import { concludeScenario, startFaultStack, waitForAllAcked } from '../helpers/f
  * variant: 5 kills; full (OUTPOST_FAULTS=full): 25 kills.
  * Replay a run with OUTPOST_FAULTS_SEED=<the seed printed below>.
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const KILLS = FULL ? 25 : 5
 const DEVICES = 4

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDevice, type Device } from '../helpers/devices.js'
 import { ackedOf, idOf } from '../helpers/e2e-stack.js'
-import { FULL, recordResult, sleep, VARIANT } from '../helpers/fault-results.js'
-import { concludeScenario, eventsOf, startFaultStack, waitForAllAcked, waitForNewLog } from '../helpers/fault-stack.js'
+import { FILE_TIMEOUT_MS, FULL, recordResult, sleep, VARIANT } from '../helpers/fault-results.js'
+import { concludeScenario, eventsOf, startFaultStack, waitForAllAcked } from '../helpers/fault-stack.js'
 
 /*
  * Scenario 5, damaged store: the gateway stores a backlog with the uplink
@@ -17,6 +17,8 @@ import { concludeScenario, eventsOf, startFaultStack, waitForAllAcked, waitForNe
  * Every first-run event is then either delivered or inside a reported lost
  * range, checked by sequence number (the id ends in it).
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 interface Damage {
   name: string
@@ -55,7 +57,7 @@ const DAMAGES: Damage[] = [
   {
     name: 'overwritten-table',
     what: '4 KiB of garbage written over the middle of the largest table file (same size)',
-    todo: 'damage that keeps the file size is only met when a block is read: LEVEL_CORRUPTION escapes at start-up and the process exits (a crash loop under a supervisor); the spool must treat a corrupt read like a corrupt open (set aside, repair)',
+    todo: 'damage that keeps the file size is only met when a block is read, and read-time repair is not done: the start may fail (LEVEL_CORRUPTION escaping, a crash loop under a supervisor) or the uplink may retry the bad read forever; the spool must treat a corrupt read like a corrupt open (set aside, repair, report)',
     apply(dir) {
       const f = largest(dir, '.ldb')
       const buf = readFileSync(f)
@@ -119,37 +121,45 @@ for (const damage of DAMAGES) {
       })
       return
     }
-    const report = await waitForNewLog(gw, from, /spool was damaged/, 10_000)
-    t.equal(report.code, 'OUTPOST_SPOOL_DAMAGED', `the damage is reported: "${String(report.msg)}"`)
-    t.type(report.lost, 'number', `the report says how many events were lost (${String(report.lost)})`)
-    t.ok(Array.isArray(report.lostRanges), `and which sequence ranges (${JSON.stringify(report.lostRanges)})`)
-    const aside = readdirSync(dataDir).filter((n) => n.startsWith('spool.damaged-'))
-    t.equal(aside.length, 1, `the damaged files were set aside (${aside.join(', ')})`)
-    t.ok(aside.length === 1 && readdirSync(join(dataDir, aside[0]!)).length > 0, 'the set-aside copy has the files')
-
-    // Keeps serving: the rest of the backlog and new events go out.
+    // Keeps serving: the uplink comes back, new devices publish. Damage that
+    // keeps a file's size is only met when the uplink reads the records.
     proxy.up()
     const after = startDevices(gw.url, 500, 'after')
     t.teardown(() => Promise.all(after.map((d) => d.stop())))
     await Promise.all(after.map((d) => d.done))
+    t.pass('new events are acknowledged on the damaged store')
     const afterAcked = ackedOf(after)
-    await waitForAllAcked(collector, afterAcked)
+    const flowed = await waitForAllAcked(collector, afterAcked, 90_000).then(() => true, () => false)
+    t.ok(flowed, 'the rest of the backlog and the new events reach the cloud', gap)
     await sleep(1000)
 
-    // Every first-run event is delivered or inside a reported lost range.
-    const lostRanges = (report.lostRanges ?? []) as Array<{ from: number; to: number }>
-    const lost = Number(report.lost ?? 0)
-    const epochNow = Number(report.epoch)
+    // Every first-run event (sequence numbers 0 .. 2 x perDevice - 1) is delivered or inside a reported lost range.
+    const started = gw.logs.slice(from).find((l) => l.msg === 'outpost started')
+    const epochNow = Number(gw.logs.slice(from).find((l) => typeof l.epoch === 'number')?.epoch ?? Infinity)
     const delivered = new Set<number>()
     for (const e of eventsOf(collector.messages)) {
       const p = parseId(idOf(e) ?? '')
       if (p !== null && p.epoch < epochNow) delivered.add(p.seq)
     }
+    // Damage found at open must be reported; damage found only at read time
+    // (a todo case) must be reported when it cost events.
+    const report = gw.logs.slice(from).find((l) => l.code === 'OUTPOST_SPOOL_DAMAGED' && typeof l.lost === 'number')
+    const lostRanges = (report?.lostRanges ?? []) as Array<{ from: number; to: number }>
+    const lost = Number(report?.lost ?? 0)
+    const aside = readdirSync(dataDir).filter((n) => n.startsWith('spool.damaged-'))
+    if (damage.todo === undefined || delivered.size < 2 * perDevice) {
+      t.ok(report, `the damage is reported with a count: "${String(report?.msg ?? 'no report')}"`, gap)
+      t.ok(Array.isArray(report?.lostRanges), `and the sequence ranges (${JSON.stringify(report?.lostRanges)})`, gap)
+      t.equal(aside.length, 1, `the damaged files were set aside (${aside.join(', ')})`, gap)
+      t.ok(aside.length === 1 && readdirSync(join(dataDir, aside[0]!)).length > 0, 'the set-aside copy has the files', gap)
+    } else {
+      t.comment('every first-run event was delivered: the damage hit nothing LevelDB read')
+    }
     const inLost = (s: number): boolean => lostRanges.some((r) => s >= r.from && s <= r.to)
-    const top = Math.max(-1, ...delivered, ...lostRanges.map((r) => r.to))
     const unaccounted: number[] = []
-    for (let s = 0; s <= top; s++) if (!delivered.has(s) && !inLost(s)) unaccounted.push(s)
-    t.same(unaccounted.slice(0, 20), [], `every first-run sequence number is delivered or reported lost (${unaccounted.length} unaccounted)`)
+    for (let s = 0; s < 2 * perDevice; s++) if (!delivered.has(s) && !inLost(s)) unaccounted.push(s)
+    t.same(unaccounted.slice(0, 20), [], `every first-run sequence number is delivered or reported lost (${unaccounted.length} unaccounted)`, gap)
+    if (!flowed) notes.push(`stalled: ${unaccounted.length} first-run events neither delivered nor reported lost, pending ${String(started?.pending)} at start`)
 
     const acked = ackedOf([...before, ...after])
     const alive = (() => { try { process.kill(gw.pid, 0); return true } catch { return false } })()
@@ -159,7 +169,9 @@ for (const damage of DAMAGES) {
 
     concludeScenario(t, {
       scenario: `damaged-store-${damage.name}`, acked, messages: collector.messages, startedAt, reportedLost: lost,
-      notes: [`${damage.what}; reported ${lost} lost in ${JSON.stringify(lostRanges.slice(0, 3))}${lostRanges.length > 3 ? '...' : ''}, files set aside`, ...notes].join('; '),
+      ...(damage.todo === undefined ? {} : { todo: damage.todo }),
+      notes: [report === undefined ? `${damage.what}; no damage report${delivered.size === 2 * perDevice ? ' (nothing was lost)' : ''}`
+        : `${damage.what}; reported ${lost} lost in ${JSON.stringify(lostRanges.slice(0, 3))}${lostRanges.length > 3 ? '...' : ''}, files set aside`, ...notes].join('; '),
     })
   })
 }

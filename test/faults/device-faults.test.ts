@@ -3,7 +3,7 @@ import type { Packet } from 'mqtt-packet'
 import t from 'tap'
 import { startDevice } from '../helpers/devices.js'
 import { ackedOf } from '../helpers/e2e-stack.js'
-import { faultSeed, FULL, seededRandom, sleep, waitFor } from '../helpers/fault-results.js'
+import { faultSeed, FILE_TIMEOUT_MS, FULL, seededRandom, sleep, waitFor } from '../helpers/fault-results.js'
 import { concludeScenario, startFaultStack, waitForAllAcked } from '../helpers/fault-stack.js'
 import { rawDevice, type RawDevice } from '../helpers/raw-device.js'
 
@@ -13,6 +13,8 @@ import { rawDevice, type RawDevice } from '../helpers/raw-device.js'
  * OUTPOST_FAULTS_SEED), and a device that floods while another one keeps
  * publishing at a normal pace.
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 t.test('QoS 2: the device hangs up mid-exchange and finishes it after reconnecting', async (t) => {
   const seed = faultSeed()

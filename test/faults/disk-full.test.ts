@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDevice } from '../helpers/devices.js'
 import { ackedOf } from '../helpers/e2e-stack.js'
-import { FULL, sleep, waitFor } from '../helpers/fault-results.js'
+import { FILE_TIMEOUT_MS, FULL, sleep, waitFor } from '../helpers/fault-results.js'
 import { ackedTotal, concludeScenario, startFaultStack, waitForAllAcked, waitForNewLog } from '../helpers/fault-stack.js'
 
 /*
@@ -21,6 +21,8 @@ import { ackedTotal, concludeScenario, startFaultStack, waitForAllAcked, waitFor
  * spool.minFreeBytes is 0 so the real ENOSPC path is tested, not the
  * free-space guard that normally refuses events before the disk is full.
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const MOUNT_SIZE = '16m'
 const HEADROOM = 1.5 * 1024 * 1024

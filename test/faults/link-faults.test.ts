@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startDevice, type Device } from '../helpers/devices.js'
 import { ackedOf } from '../helpers/e2e-stack.js'
-import { FULL, waitFor } from '../helpers/fault-results.js'
+import { FILE_TIMEOUT_MS, FULL, waitFor } from '../helpers/fault-results.js'
 import { concludeScenario, startFaultStack, waitForAllAcked, waitForNewLog } from '../helpers/fault-stack.js'
 
 /*
@@ -14,6 +14,8 @@ import { concludeScenario, startFaultStack, waitForAllAcked, waitForNewLog } fro
  * 2 s, connect timeout 3 s) so the black hole is noticed quickly; the waits
  * below are generous upper bounds, not measurements.
  */
+
+t.setTimeout(FILE_TIMEOUT_MS)
 
 const UPSTREAM = 'ackTimeoutMs: 3000\nconnectTimeoutMs: 3000\nkeepaliveSec: 2'
 const PER_DEVICE = FULL ? 2000 : 400

@@ -35,6 +35,14 @@ export const FULL = process.env.OUTPOST_FAULTS === 'full'
 export const VARIANT: FaultRow['variant'] = FULL ? 'full' : 'short'
 
 /**
+ * Per-file time limit for fault test files (`t.setTimeout` on the root test
+ * tells tap's runner): above .taprc's 120 s, because a loaded 2-core machine
+ * can stretch a file of several real-process scenarios past it. A limit, not a
+ * measurement.
+ */
+export const FILE_TIMEOUT_MS = FULL ? 1_800_000 : 300_000
+
+/**
  * Appends the row as one JSON line to the file named by
  * `OUTPOST_FAULTS_RESULTS` (tap runs test files in parallel: one small
  * O_APPEND write per row keeps lines whole). Does nothing when unset.

@@ -54,8 +54,7 @@ export async function startFaultStack(t: Test, opts: FaultStackOptions = {}): Pr
     ...(opts.upstreamYaml === undefined ? {} : { upstreamYaml: opts.upstreamYaml }),
     ...(opts.extraYaml === undefined ? {} : { extraYaml: opts.extraYaml }),
   })
-  // Registered before any unmount the caller adds, so it runs after it... tap
-  // runs teardowns in order of registration: the gateway stops first.
+  // tap runs teardowns in the order they were added: the cloud stops before the gateway.
   t.teardown(() => gw.stop())
   // On failure, the gateway's last words go into the tap output.
   t.teardown(() => {
@@ -107,19 +106,22 @@ export function concludeScenario(t: Test, o: {
   notes?: string
   /** Events the gateway itself reported lost (damaged store): missing ones may not exceed it. Default 0. */
   reportedLost?: number
+  /** A known gap: the promise assertions become tap todos (the row is still recorded). */
+  todo?: string
 }): Tally {
   const result = tally(o.acked, eventsOf(o.messages), idOf, dedup)
   const { row, report } = result
+  const gap = o.todo === undefined ? {} : { todo: o.todo }
   t.ok(row.acknowledged > 0, `the scenario acknowledged events (${row.acknowledged})`)
   if (o.reportedLost === undefined) {
-    t.same(report.missing.slice(0, 20), [], `no acknowledged event lost (${report.missing.length} missing)`)
+    t.same(report.missing.slice(0, 20), [], `no acknowledged event lost (${report.missing.length} missing)`, gap)
   } else {
-    t.ok(report.missing.length <= o.reportedLost, `events missing at the cloud (${report.missing.length}) <= events the gateway reported lost (${o.reportedLost})`)
+    t.ok(report.missing.length <= o.reportedLost, `events missing at the cloud (${report.missing.length}) <= events the gateway reported lost (${o.reportedLost})`, gap)
   }
-  t.same(report.sameEventNewId.slice(0, 20), [], 'every duplicate carries an id already delivered')
-  t.equal(report.withoutId, 0, 'every message carries an event id')
-  t.same(report.reordered.slice(0, 20), [], 'per device, order holds once duplicates are removed')
-  t.equal(row.duplicatesAfter, 0, 'no duplicate left after the consumer dedup')
+  t.same(report.sameEventNewId.slice(0, 20), [], 'every duplicate carries an id already delivered', gap)
+  t.equal(report.withoutId, 0, 'every message carries an event id', gap)
+  t.same(report.reordered.slice(0, 20), [], 'per device, order holds once duplicates are removed', gap)
+  t.equal(row.duplicatesAfter, 0, 'no duplicate left after the consumer dedup', gap)
   const full: FaultRow = {
     scenario: o.scenario, variant: VARIANT, ...row,
     seconds: Math.round((Date.now() - o.startedAt) / 100) / 10,
