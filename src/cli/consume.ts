@@ -15,10 +15,11 @@ const STATE_RETRY_MS = 1000
 const STOP_TIMEOUT_MS = 5000
 
 /**
- * `outpost consume`. Each message is decoded, deduplicated (ids on disk
- * first), printed, and only then acknowledged (the PUBACK goes out when
- * handleMessage calls back), so a consumer killed at any point gets the
- * message again from its persistent session and prints only what it had not.
+ * `outpost consume`. Each message is decoded, deduplicated (ids written to
+ * the state file first), printed, fdatasync'd, and only then acknowledged
+ * (the PUBACK goes out when handleMessage calls back), so a consumer killed at
+ * any point gets the message again from its persistent session and prints
+ * only what it had not.
  */
 export async function consumeCommand(argv: string[], io: CliIo): Promise<number> {
   let args
@@ -92,10 +93,12 @@ export async function consumeCommand(argv: string[], io: CliIo): Promise<number>
       done()
       return
     }
+    // Ids written to the state file, then printed, then fdatasync'd, then
+    // acknowledged: see docs/consumer.md.
     const attempt = (): void => {
       let fresh: ConsumedEvent[]
       try {
-        fresh = dedup.accept(events)
+        fresh = dedup.accept(events, { sync: false })
       } catch (err) {
         if (!isOutpostError(err, ErrorCodes.CONSUMER_STATE)) throw err
         // Not acknowledged, not printed: retried until the disk accepts it (or the consumer is stopped).
@@ -103,10 +106,32 @@ export async function consumeCommand(argv: string[], io: CliIo): Promise<number>
         if (!stopping) setTimeout(attempt, STATE_RETRY_MS)
         return
       }
-      if (fresh.length > 0) {
-        let out = ''
-        for (const event of fresh) out += formatEvent(event, args.format, args.payload)
-        io.stdout.write(out)
+      if (fresh.length === 0) {
+        acknowledge()
+        return
+      }
+      let out = ''
+      for (const event of fresh) out += formatEvent(event, args.format, args.payload)
+      // A pipe whose reader lags queues writes inside this process: wait until
+      // the lines are handed to the kernel before going on, so at most this
+      // one message's lines can die with the process.
+      io.stdout.write(out, (err) => {
+        if (err) {
+          log.error({ err: err.message }, 'cannot write to standard output; stopping (this message is not acknowledged)')
+          stop(ExitCodes.FAILURE)
+          return
+        }
+        acknowledge()
+      })
+    }
+    const acknowledge = (): void => {
+      try {
+        dedup.sync()
+      } catch (err) {
+        if (!isOutpostError(err, ErrorCodes.CONSUMER_STATE)) throw err
+        log.error({ code: err.code, retryInMs: STATE_RETRY_MS }, err.message)
+        if (!stopping) setTimeout(acknowledge, STATE_RETRY_MS)
+        return
       }
       done()
     }
@@ -157,11 +182,15 @@ export async function consumeCommand(argv: string[], io: CliIo): Promise<number>
     const force = setTimeout(() => client.end(true, {}, close), STOP_TIMEOUT_MS)
     client.end(false, {}, close)
   }
+  // Write errors (EPIPE: the reader went away) arrive in the write callback above.
+  const ignoreOutputError = (): void => {}
+  io.stdout.on('error', ignoreOutputError)
   const onSignal = (): void => stop(ExitCodes.OK)
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   const code = await finished
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
+  io.stdout.off?.('error', ignoreOutputError)
   return code
 }

@@ -47,12 +47,21 @@ export interface Deduplicator {
   /**
    * The events to process: those whose id was never accepted before, in
    * order, plus every event without an id. Their ids are marked as seen, and
-   * with a state file written and fsync'd, before this returns: once an id was
-   * returned it is never returned again (within the limits), also after a
-   * crash. Throws OutpostError OUTPOST_CONSUMER_STATE when the state file
-   * cannot be written; then nothing was marked and the same call can be retried.
+   * with a state file written (so they survive the death of the process) and
+   * fdatasync'd (so they survive a power cut), before this returns: once an id
+   * was returned it is never returned again (within the limits). Throws
+   * OutpostError OUTPOST_CONSUMER_STATE when the state file cannot be written;
+   * then nothing was marked and the same call can be retried.
+   *
+   * `{ sync: false }` leaves out the fdatasync, for a caller that handles the
+   * events right away and calls sync() before acknowledging the message (what
+   * `outpost consume` does: it keeps the time between the state write and the
+   * effect to two system calls). Until sync() returns, a power cut can forget
+   * these ids; the death of the process cannot.
    */
-  accept<T extends { id?: string | undefined }>(events: readonly T[]): T[]
+  accept<T extends { id?: string | undefined }>(events: readonly T[], opts?: { sync?: boolean }): T[]
+  /** fdatasync ids accepted with `{ sync: false }`. Throws OUTPOST_CONSUMER_STATE. No-op without a state file. */
+  sync(): void
   /** Whether an id would be accepted now (no change). */
   isNew(id: string): boolean
   stats(): DedupStats
@@ -98,7 +107,7 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
 
   return {
     recovery,
-    accept(events) {
+    accept(events, acceptOpts) {
       const out: typeof events[number][] = []
       const fresh: string[] = []
       const inCall = new Set<string>()
@@ -122,7 +131,7 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
         out.push(event)
       }
       // Disk first, memory second: if the write throws, nothing changed.
-      state?.append(fresh)
+      state?.append(fresh, { sync: acceptOpts?.sync !== false })
       for (const id of fresh) filter.mark(id)
       counts.seen += seen
       counts.duplicates += duplicates
@@ -139,6 +148,9 @@ export function openDeduplicator(opts: DeduplicatorOptions = {}): Deduplicator {
         }
       }
       return out
+    },
+    sync() {
+      state?.sync()
     },
     isNew(id) {
       return filter.peek(id) !== 'duplicate'

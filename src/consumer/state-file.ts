@@ -5,8 +5,9 @@ import { ErrorCodes, OutpostError } from '../errors.js'
 /**
  * The consumer's persistent memory of emitted ids: an append-only text file,
  * one JSON string per line after a header line, compacted by
- * write-then-rename. Every append is written and fdatasync'd before it
- * returns, so an id the caller went on to emit is on disk first.
+ * write-then-rename. Every append is written (write(2): it survives the
+ * death of the process) and, unless the caller defers it, fdatasync'd (it
+ * survives a power cut) before it returns.
  *
  * A kill -9 can leave at most a torn last line (no newline): it is cut off on
  * open, since its append never returned. Lines that are not a JSON string
@@ -36,8 +37,13 @@ export interface StateFile {
   readonly path: string
   /** Lines appended since the file was last rewritten. */
   readonly appendedLines: number
-  /** Append ids (one line each), write and fdatasync before returning. Throws OUTPOST_CONSUMER_STATE. */
-  append(ids: readonly string[]): void
+  /**
+   * Append ids (one line each): written before returning, and fdatasync'd too
+   * unless `sync` is false (then call sync() later). Throws OUTPOST_CONSUMER_STATE.
+   */
+  append(ids: readonly string[], opts?: { sync?: boolean }): void
+  /** fdatasync what was appended without it. Throws OUTPOST_CONSUMER_STATE. */
+  sync(): void
   /** Replace the whole file with these ids (write a temp file, fsync, rename, fsync the directory). */
   rewrite(ids: Iterable<string>): number
   /** Close the file and remove the lock. Idempotent. */
@@ -78,11 +84,12 @@ export function openStateFile(path: string, opts: StateFileOptions = {}): { stat
 function createState(path: string, lockPath: string, firstFd: number, sync: boolean): StateFile {
   let fd: number | undefined = firstFd
   let closed = false
+  let unsynced = false
   let appendedLines = 0
   return {
     path,
     get appendedLines() { return appendedLines },
-    append(ids) {
+    append(ids, opts) {
       if (ids.length === 0) return
       if (closed) throw stateError(`consumer state file ${path} is closed`)
       let text = ''
@@ -91,11 +98,26 @@ function createState(path: string, lockPath: string, firstFd: number, sync: bool
         // Reopened here when a failed rewrite left it closed.
         fd ??= openSync(path, 'a')
         writeAll(fd, Buffer.from(text))
-        if (sync) fdatasyncSync(fd)
+        unsynced = true
+        if (opts?.sync !== false && sync) {
+          fdatasyncSync(fd)
+          unsynced = false
+        }
       } catch (err) {
         throw stateError(`cannot write the consumer state file ${path}: ${(err as Error).message}`, err)
       }
       appendedLines += ids.length
+    },
+    sync() {
+      if (!unsynced || !sync) return
+      if (closed) throw stateError(`consumer state file ${path} is closed`)
+      try {
+        fd ??= openSync(path, 'a')
+        fdatasyncSync(fd)
+      } catch (err) {
+        throw stateError(`cannot sync the consumer state file ${path}: ${(err as Error).message}`, err)
+      }
+      unsynced = false
     },
     rewrite(ids) {
       if (closed) throw stateError(`consumer state file ${path} is closed`)
@@ -113,6 +135,7 @@ function createState(path: string, lockPath: string, firstFd: number, sync: bool
         }
       }
       appendedLines = 0
+      unsynced = false // the rewritten file holds everything and was fsync'd
       return count
     },
     close() {

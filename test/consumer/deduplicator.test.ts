@@ -154,3 +154,19 @@ t.test('a failed rewrite costs nothing: warned, appends go on, a later rewrite w
   t.same(ids(e.accept([ev('gw-1-20200'), ev('gw-1-20150'), ev('gw-1-20201')])), ['gw-1-20201'], 'the file is whole after the rewrite and the appends that followed')
   e.close()
 })
+
+t.test('accept without sync: written at once (a dead process keeps it), fdatasync on sync()', async (t) => {
+  const file = join(tempDir(t), 'seen.state')
+  const d = openDeduplicator({ stateFile: file })
+  t.same(ids(d.accept([ev('gw-1-1'), ev('gw-1-2')], { sync: false })), ['gw-1-1', 'gw-1-2'])
+  t.equal(readFileSync(file, 'utf8'), STATE_HEADER + '"gw-1-1"\n"gw-1-2"\n', 'in the file before any sync')
+  d.sync()
+  d.sync() // nothing left to sync: a no-op
+  d.accept([ev('gw-1-3')], { sync: false })
+  d.close()
+  t.equal(codeOf(() => d.sync()), ErrorCodes.CONSUMER_STATE, 'sync after close, with ids unsynced: an error, not silence')
+  const e = openDeduplicator({ stateFile: file })
+  t.same(ids(e.accept([ev('gw-1-1'), ev('gw-1-2'), ev('gw-1-3'), ev('gw-1-4')])), ['gw-1-4'])
+  e.close()
+  openDeduplicator().sync() // without a state file: nothing to do
+})

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startDevice } from '../helpers/devices.js'
 import { gatewayProcess } from '../helpers/gateway-process.js'
@@ -20,7 +21,8 @@ t.test('kill -9 of gateway and consumer: each acknowledged event printed exactly
   const dirs = t.testdir({ cloud: {}, gw: {}, consumer: {} })
   const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
   t.teardown(() => cloud.stop())
-  const args = ['--url', cloud.url, '--topic', 'outpost/gw/#', '--client-id', 'e2e-consumer', '--state', join(dirs, 'consumer', 'seen.state'), '--stats-every', '0']
+  const statePath = join(dirs, 'consumer', 'seen.state')
+  const args = ['--url', cloud.url, '--topic', 'outpost/gw/#', '--client-id', 'e2e-consumer', '--state', statePath, '--stats-every', '0']
   const runs: ConsumerProcess[] = []
   const startRun = async (): Promise<ConsumerProcess> => {
     const c = startConsumer(args)
@@ -49,7 +51,9 @@ t.test('kill -9 of gateway and consumer: each acknowledged event printed exactly
   await gw.start()
   const second = await startRun()
   t.comment('second consumer subscribed')
-  await Promise.all(devices.map((d) => d.done))
+  // Progress in the output if the devices take long (a hang shows where it stopped).
+  const progress = setInterval(() => t.comment(`acknowledged per device: ${devices.map((d) => d.acked.size).join(', ')}; gateway pid ${gw.pid}`), 20_000)
+  await Promise.all(devices.map((d) => d.done)).finally(() => clearInterval(progress))
   t.comment(`devices done; printed so far ${runs.reduce((n, r) => n + r.lines.length, 0)}`)
 
   const acked = new Set(devices.flatMap((d) => [...d.acked].map((n) => `${d.clientId}/${n}`)))
@@ -58,10 +62,17 @@ t.test('kill -9 of gateway and consumer: each acknowledged event printed exactly
     const { d, n } = JSON.parse(l.payload) as { d: string; n: number }
     return `${d}/${n}`
   }
-  await second.waitUntil('every acknowledged event printed', () => {
+  // Every acknowledged event printed, or (docs/consumer.md) at most the one message the
+  // killed consumer had written to its state file but not yet printed.
+  const missingNow = (): string[] => {
     const got = new Set(printed().map(eventOf))
-    return [...acked].every((e) => got.has(e))
-  }, 120_000)
+    return [...acked].filter((e) => !got.has(e))
+  }
+  try {
+    await second.waitUntil('every acknowledged event printed', () => missingNow().length === 0, 90_000)
+  } catch {
+    t.comment(`still missing after 90 s: ${missingNow().join(', ')}; checked against the state file below`)
+  }
   // Let anything still queued arrive before counting copies.
   await sleep(1000)
 
@@ -75,9 +86,15 @@ t.test('kill -9 of gateway and consumer: each acknowledged event printed exactly
   }
   t.same([...byId].filter(([, n]) => n > 1), [], 'no id printed twice, across the kill')
   t.same([...byEvent].filter(([, n]) => n > 1), [], 'no device event printed twice')
-  t.same([...acked].filter((e) => !byEvent.has(e)), [], 'every acknowledged event printed')
+  const stopCode = await second.stop()
+  t.equal(stopCode, 0)
+  const stateIds = readFileSync(statePath, 'utf8').split('\n').slice(1, -1).map((l) => JSON.parse(l) as string)
+  const lost = stateIds.filter((id) => !byId.has(id))
+  const missing = [...acked].filter((e) => !byEvent.has(e))
+  t.ok(lost.length <= 1, `ids recorded but never printed: ${lost.join(', ') || 'none'} (only a kill between the state write and the print can cause one)`)
+  t.equal(missing.length, lost.length, `every acknowledged event printed, but for those (missing: ${missing.join(', ') || 'none'})`)
   t.equal(lines.filter((l) => l.id === null).length, 0)
-  const stats = (await Promise.all([second.stop()]), second.logs.find((l) => l.msg === 'consumer stopped'))
+  const stats = second.logs.find((l) => l.msg === 'consumer stopped')
   t.comment(`acknowledged ${acked.size}, printed ${lines.length}; second run: ${JSON.stringify(stats)}`)
   t.ok(stats !== undefined, 'clean stop with final stats')
 })
