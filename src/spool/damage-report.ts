@@ -89,12 +89,41 @@ export async function checkFiles(dir: string): Promise<string[]> {
  * acknowledged head to nextSeq - 1, minus what the scan found. Events
  * acknowledged out of order just before the damage also show here.
  */
-export function lostRanges(head: number, nextSeq: number, found: { firstSeq: number | null; lastSeq: number | null; gaps: Array<{ from: number; to: number }> }): Array<{ from: number; to: number }> {
+export function lostRanges(head: number, nextSeq: number, found: { firstSeq: number | null; lastSeq: number | null; gaps: Array<{ from: number; to: number }> },
+  notLost?: (seq: number) => boolean): Array<{ from: number; to: number }> {
   if (nextSeq <= head) return []
-  if (found.firstSeq === null || found.lastSeq === null) return [{ from: head, to: nextSeq - 1 }]
+  const missing: Array<{ from: number; to: number }> = []
+  if (found.firstSeq === null || found.lastSeq === null) {
+    missing.push({ from: head, to: nextSeq - 1 })
+  } else {
+    if (found.firstSeq > head) missing.push({ from: head, to: found.firstSeq - 1 })
+    for (const g of found.gaps) if (g.to >= head) missing.push({ from: Math.max(g.from, head), to: g.to })
+    if (found.lastSeq < nextSeq - 1) missing.push({ from: found.lastSeq + 1, to: nextSeq - 1 })
+  }
+  if (notLost === undefined) return missing
+  // Split the ranges around sequence numbers that are accounted for (acknowledged, quarantined).
   const out: Array<{ from: number; to: number }> = []
-  if (found.firstSeq > head) out.push({ from: head, to: found.firstSeq - 1 })
-  for (const g of found.gaps) if (g.to >= head) out.push({ from: Math.max(g.from, head), to: g.to })
-  if (found.lastSeq < nextSeq - 1) out.push({ from: found.lastSeq + 1, to: nextSeq - 1 })
+  for (const r of missing) {
+    let from: number | null = null
+    for (let seq = r.from; seq <= r.to; seq++) {
+      const gone = !notLost(seq)
+      if (gone && from === null) from = seq
+      if (!gone && from !== null) {
+        out.push({ from, to: seq - 1 })
+        from = null
+      }
+    }
+    if (from !== null) out.push({ from, to: r.to })
+  }
+  return out
+}
+
+/** Sequence numbers of quarantined (unreadable) keys, which are set aside, not lost. */
+export function seqSet(keys: string[]): Set<number> {
+  const out = new Set<number>()
+  for (const k of keys) {
+    const n = Number.parseInt(k, 16)
+    if (k.length === 16 && Number.isSafeInteger(n)) out.add(n)
+  }
   return out
 }

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
-import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
@@ -8,7 +6,8 @@ import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
 import { dedupKey, eventId, seqKey } from './keys.js'
 import { checkEvents } from './open-check.js'
-import { lostRanges, moveAside, recordFiles, setAside } from './damage-report.js'
+import { lostRanges, recordFiles, seqSet } from './damage-report.js'
+import { repairWhileOpen } from './live-repair.js'
 import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
@@ -135,7 +134,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
   if (repaired) {
     const head = typeof metaHead === 'number' ? metaHead : (scan.firstSeq ?? nextSeq)
-    const lost = lostRanges(head, nextSeq, scan)
+    const quarantined = seqSet(scan.unreadableKeys)
+    const lost = lostRanges(head, nextSeq, scan, (seq) => quarantined.has(seq))
     report.lost = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
     report.lostRanges = lost.slice(0, 100)
   }
@@ -247,7 +247,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     deletes = []
     if (ops.length === 0) return
     const count = ops.length
-    if (!health.writable) {
+    if (!health.writable || repairing) {
       failedDeletes.push(...ops)
       return
     }
@@ -454,53 +454,31 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     repairing = true
     maintenance = (async () => {
       log.error({ err: cause, dir: opts.dir, code: ErrorCodes.SPOOL_DAMAGED }, 'spool damage found while reading; setting the files aside and repairing it')
-      await gc.drain().catch(() => undefined)
-      await deleting
-      await db.close()
-      let aside: string | null = null
-      try {
-        aside = await setAside(opts.dir)
-      } catch (err) {
-        log.error({ err }, 'could not set the damaged spool files aside; repairing anyway')
-      }
-      try {
-        await ClassicLevel.repair(opts.dir)
-        await db.open()
-      } catch (err) {
-        const moved = await moveAside(opts.dir)
-        await mkdir(opts.dir, { recursive: true })
-        await db.open()
-        log.error({ err, movedTo: moved, code: ErrorCodes.SPOOL_DAMAGED }, 'spool could not be repaired: moved aside whole, going on with an empty one')
-        aside ??= moved
-      }
-      for (const sub of [events, meta, dedupDb, rejectedDb, quarantine]) await sub.open()
-      const scan = await checkEvents(events, { cleanShutdown: false, counters: null, full: true })
-      for (const key of scan.unreadableKeys) await events.del(key)
-      const lost = lostRanges(lowWater, committedNext, scan).flatMap((r) => {
-        // Acknowledged above the head is not lost.
-        const out: Array<{ from: number; to: number }> = []
-        let from: number | null = null
-        for (let seq = r.from; seq <= r.to; seq++) {
-          const gone = !removedAbove.has(seq)
-          if (gone && from === null) from = seq
-          if (!gone && from !== null) { out.push({ from, to: seq - 1 }); from = null }
-        }
-        if (from !== null) out.push({ from, to: r.to })
-        return out
+      const res = await repairWhileOpen({
+        dir: opts.dir, log, db, events, quarantine,
+        sublevels: [events, meta, dedupDb, rejectedDb, quarantine],
+        quiesce: async () => {
+          await gc.drain().catch(() => undefined)
+          await deleting
+        },
+        head: lowWater,
+        end: committedNext,
+        acked: (seq) => removedAbove.has(seq),
       })
-      const lostCount = lost.reduce((n, r) => n + r.to - r.from + 1, 0)
-      for (const r of lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
-      pending = scan.records
-      bytes = scan.bytes
+      for (const r of res.lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
+      pending = res.scan.records
+      bytes = res.scan.bytes
       sizes.clear()
       report.repaired = true
-      report.lost += lostCount
-      report.lostRanges = report.lostRanges.concat(lost).slice(0, 100)
-      report.unreadable += scan.unreadableKeys.length
-      report.setAside = aside
-      await writeOps(db, metaOps(), true)
-      log.error({ lost: lostCount, lostRanges: lost.slice(0, 20), unreadable: scan.unreadableKeys.length, setAside: aside, code: ErrorCodes.SPOOL_DAMAGED },
-        `spool repaired while running: ${lostCount} event(s) lost; damaged files set aside in ${aside ?? '(could not set aside)'}`)
+      report.lost += res.lostCount
+      report.lostRanges = report.lostRanges.concat(res.lost).slice(0, 100)
+      report.unreadable += res.scan.unreadableKeys.length
+      report.setAside = res.setAside
+      const retry = failedDeletes
+      failedDeletes = []
+      await writeOps(db, [...retry, ...metaOps()], true)
+      log.error({ lost: res.lostCount, lostRanges: res.lost.slice(0, 20), unreadable: res.scan.unreadableKeys.length, setAside: res.setAside, code: ErrorCodes.SPOOL_DAMAGED },
+        `spool repaired while running: ${res.lostCount} event(s) lost; damaged files set aside in ${res.setAside ?? '(could not set aside)'}`)
     })().finally(() => {
       repairing = false
       checkWritable()

@@ -41,6 +41,8 @@ t.test('lost ranges: from the head to nextSeq, minus what was found', async (t) 
   t.same(lostRanges(10, 20, { firstSeq: 12, lastSeq: 17, gaps: [{ from: 14, to: 15 }] }), [{ from: 10, to: 11 }, { from: 14, to: 15 }, { from: 18, to: 19 }])
   t.same(lostRanges(10, 20, { firstSeq: null, lastSeq: null, gaps: [] }), [{ from: 10, to: 19 }])
   t.same(lostRanges(10, 20, { firstSeq: 10, lastSeq: 19, gaps: [] }), [])
+  t.same(lostRanges(10, 20, { firstSeq: null, lastSeq: null, gaps: [] }, (seq) => seq === 12 || seq === 19), [{ from: 10, to: 11 }, { from: 13, to: 18 }],
+    'acknowledged or quarantined sequence numbers are not lost')
 })
 
 t.test('a truncated table file: repaired, lost events counted with their ranges, files set aside', async (t) => {
