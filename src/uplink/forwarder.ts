@@ -164,7 +164,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   let gatheringSince = 0
   /** Server's Maximum Packet Size caps a batch, with room for the PUBLISH header and properties. */
   const maxBatchBytes = batch === undefined ? 0
-    : o.maxPacketSize === undefined ? batch.maxBytes : Math.max(1024, Math.min(batch.maxBytes, o.maxPacketSize - 512))
+    : o.maxPacketSize === undefined ? batch.maxBytes : Math.min(batch.maxBytes, o.maxPacketSize - 512)
 
   async function fill(): Promise<void> {
     if (reading || state !== 'running') return
@@ -174,7 +174,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
         if (!pump()) return
         let next = prefetch
         prefetch = null
-        if (next === null || next.cursor !== cursor) next = { cursor, seen: wakeups, records: o.spool.readAfter(cursor, readAhead) }
+        if (next === null || next.cursor !== cursor) next = startRead()
         const records = await next.records
         if (state !== 'running') return
         ahead = records
@@ -183,7 +183,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
         if (last !== undefined) cursor = last.seq
         // A full read means a backlog: read the next chunk while this one is
         // encoded and sent (the LevelDB iterator works off the main thread).
-        if (records.length === readAhead) prefetch = { cursor, seen: wakeups, records: o.spool.readAfter(cursor, readAhead) }
+        if (records.length === readAhead) prefetch = startRead()
         // Nothing new: the spool is drained, unless an append came meanwhile.
         if (records.length === 0 && wakeups === next.seen) {
           flushGathering()
@@ -199,6 +199,14 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     } finally {
       reading = false
     }
+  }
+
+  function startRead(): { cursor: number; seen: number; records: Promise<StoredEvent[]> } {
+    const records = o.spool.readAfter(cursor, readAhead)
+    // A prefetch may fail while nobody awaits it yet: whoever awaits it later
+    // still gets the error; until then it must not count as unhandled.
+    records.catch(() => {})
+    return { cursor, seen: wakeups, records }
   }
 
   /** Whether a message may go now; if not, arranges one wake-up. */
@@ -237,7 +245,10 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
           aheadAt-- // it starts the next batch
           break
         }
-        if (gathering.length === 0) gatheringSince = now()
+        if (gathering.length === 0) {
+          gatheringSince = now()
+          gatheringBytes = batch.overheadBytes
+        }
         gathering.push(event)
         gatheringBytes += size
       }
@@ -437,7 +448,6 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       win.clear()
       ahead = []
       gathering = []
-      prefetch?.records.catch(() => { /* closed: nobody wants it */ })
       prefetch = null
     },
     get inFlight() { return win.inFlight },

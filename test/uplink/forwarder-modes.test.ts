@@ -101,6 +101,7 @@ t.test('batched: maxBytes bounds a batch; an event larger than maxBytes goes alo
     const n = decodeBatch(c.payload).events.length
     if (n > 1) t.ok(c.payload.byteLength <= maxBytes, `a batch of ${n} is ${c.payload.byteLength} <= ${maxBytes} bytes`)
   }
+  t.ok(s.calls.some((c) => decodeBatch(c.payload).events.length === 3), 'three 300-byte events fit in 1200 bytes with the overhead')
   t.ok(s.calls.some((c) => ids(c).length === 1 && ids(c)[0] === 'gw-1-6'), 'the big one alone')
   t.same(s.calls.flatMap(ids), Array.from({ length: 8 }, (_, i) => `gw-1-${i}`), 'order kept across batches')
 })
@@ -255,4 +256,52 @@ t.test('a backlog many read-aheads long goes out complete and in order, plain an
     await until(() => spool.stats().pending === 0, 10_000)
     t.same(sent, Array.from({ length: 3050 }, (_, i) => `gw-1-${i}`), `${mode}: every record once, in seq order`)
   }
+})
+
+t.test('batched: the server Maximum Packet Size bounds batches; only an event too large alone is rejected', async (t) => {
+  const s = setup(t, { window: 10, batch: batchOptions(100), maxPacketSize: 1400 })
+  for (let i = 0; i < 6; i++) s.spool.append({ payload: Buffer.alloc(300, i) })
+  s.spool.append({ payload: Buffer.alloc(2000, 9) })
+  s.spool.append({ payload: Buffer.alloc(10, 1) })
+  s.fwd.start()
+  await until(() => s.calls.reduce((n, c) => n + decodeBatch(c.payload).events.length, 0) === 7 && s.spool.rejected.length === 1)
+  for (const c of s.calls) t.ok(c.payload.byteLength <= 1400 - 512, `batch payload ${c.payload.byteLength} bytes leaves room for the header`)
+  t.ok(s.calls.some((c) => ids(c).length > 1), 'still batching')
+  t.equal(s.spool.rejected[0]!.event.id, 'gw-1-6')
+  t.match(s.spool.rejected[0]!.reason, /Maximum Packet Size \(1400 bytes\)/)
+  t.same(s.calls.flatMap(ids), ['gw-1-0', 'gw-1-1', 'gw-1-2', 'gw-1-3', 'gw-1-4', 'gw-1-5', 'gw-1-7'])
+})
+
+t.test('a failed read-ahead is reported once awaited, never unhandled, and the read is tried again', async (t) => {
+  const spool = createMemorySpool()
+  for (let i = 0; i < 600; i++) spool.append()
+  let reads = 0
+  const flaky: MemorySpool = Object.assign(Object.create(spool) as MemorySpool, {
+    readAfter(after: number, limit: number) {
+      reads++
+      // The second read is the prefetch started while the first chunk is sent.
+      return reads === 2 ? Promise.reject(new Error('disk says no')) : spool.readAfter(after, limit)
+    },
+  })
+  const errors: string[] = []
+  const sent: string[] = []
+  const fwd = createForwarder({
+    spool: flaky,
+    client: { publish(_topic, _payload, opts, cb) { sent.push(String(opts.properties?.userProperties?.['outpost-id'])); setImmediate(cb, null) } },
+    build: createPacketBuilder({ protocolVersion: 5, envelope: 'none', upstreamTopic: compileTopicTemplate('up/{topic}', 'gw') }),
+    window: 4,
+    ackTimeoutMs: 10_000,
+    maxAttempts: 3,
+    retryDelayMs: 30,
+    counters: { sent: 0, acked: 0, rejected: 0, retried: 0 },
+    settling: new Set(),
+    log: captureLog().log,
+    onDead: () => {},
+    onError: (message) => errors.push(message),
+  })
+  t.teardown(() => fwd.close())
+  fwd.start()
+  await until(() => spool.stats().pending === 0, 10_000)
+  t.same(errors, ['spool read failed: disk says no'])
+  t.same(sent, Array.from({ length: 600 }, (_, i) => `gw-1-${i}`), 'every record once, in order, after the retry')
 })
