@@ -15,7 +15,7 @@ export interface Device {
   stop(): Promise<void>
 }
 
-export function startDevice(opts: { url: string; clientId: string; count: number; inFlight?: number; topic?: string; intervalMs?: number }): Device {
+export function startDevice(opts: { url: string; clientId: string; count: number; inFlight?: number; topic?: string; intervalMs?: number; /** Filler bytes added to each payload as field `p`. */ pad?: number }): Device {
   const client: MqttClient = mqtt.connect(opts.url, {
     protocolVersion: 4, clientId: opts.clientId, clean: false, reconnectPeriod: 100, connectTimeout: 2000,
   })
@@ -23,13 +23,14 @@ export function startDevice(opts: { url: string; clientId: string; count: number
   const acked = new Set<number>()
   const topic = opts.topic ?? `sensors/${opts.clientId}`
   const window = opts.inFlight ?? 8
+  const pad = opts.pad ? 'x'.repeat(opts.pad) : undefined
   let next = 0
   let stopped = false
   const done = new Promise<void>((resolve) => {
     const pump = (): void => {
       while (!stopped && next < opts.count && next - acked.size < window) {
         const n = next++
-        client.publish(topic, JSON.stringify({ d: opts.clientId, n }), { qos: 1 }, (err) => {
+        client.publish(topic, JSON.stringify(pad === undefined ? { d: opts.clientId, n } : { d: opts.clientId, n, p: pad }), { qos: 1 }, (err) => {
           if (err) return // a failed publish stays in MQTT.js's store and is re-sent
           acked.add(n)
           if (acked.size === opts.count) resolve()

@@ -17,6 +17,8 @@ export interface GatewayProcessOptions {
   gatewayId?: string
   /** Extra YAML appended to the generated config. */
   extraYaml?: string
+  /** Extra keys for the upstream section, one per line without indentation (e.g. `ackTimeoutMs: 2000`). */
+  upstreamYaml?: string
   env?: Record<string, string>
   /** Extra arguments for node itself, e.g. --cpu-prof. */
   nodeArgs?: string[]
@@ -45,7 +47,8 @@ export async function gatewayProcess(opts: GatewayProcessOptions): Promise<Gatew
   const port = await freePort()
   const configFile = join(opts.dir, 'outpost.yaml')
   const upstream = opts.upstreamUrl
-    ? `upstream:\n  url: ${opts.upstreamUrl}\n  reconnect:\n    initialDelayMs: 100\n    maxDelayMs: 1000\n`
+    ? `upstream:\n  url: ${opts.upstreamUrl}\n  reconnect:\n    initialDelayMs: 100\n    maxDelayMs: 1000\n` +
+      (opts.upstreamYaml ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l}\n`).join('')
     : 'upstream: null\n'
   await writeFile(configFile, [
     'gateway:', `  id: ${opts.gatewayId ?? 'gw'}`, `  dataDir: ${join(opts.dir, 'data')}`,
@@ -103,7 +106,7 @@ export async function gatewayProcess(opts: GatewayProcessOptions): Promise<Gatew
       })
       let err = ''
       c.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-      const early = exited.then((code) => { throw new Error(`gateway exited with ${code} during start: ${err}`) })
+      const early = exited.then((code) => { throw new Error(`gateway exited with ${code} during start: ${err}; last log lines: ${JSON.stringify(logs.slice(-4))}`) })
       await Promise.race([waitForLog('outpost started', 15_000, from), early])
       early.catch(() => { /* exit after start is the tests' business */ })
     },

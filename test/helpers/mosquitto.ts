@@ -158,6 +158,8 @@ export interface CollectOptions {
   clientId?: string
   /** 5 (default) or 4. */
   protocolVersion?: 4 | 5
+  username?: string
+  password?: string
 }
 
 /**
@@ -175,6 +177,8 @@ export async function collect(url: string, topicFilter: string, opts: CollectOpt
     connectTimeout: 2000,
   }
   if (protocolVersion === 5) options.properties = { sessionExpiryInterval: 3600 }
+  if (opts.username !== undefined) options.username = opts.username
+  if (opts.password !== undefined) options.password = opts.password
   const client = connect(url, options)
   client.on('error', () => { /* reconnects on its own */ })
   const messages: Received[] = []
