@@ -319,9 +319,20 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
 ])
 
-export function describeConnectError(err: Error & { code?: string }): string {
-  if (err.code !== undefined && TLS_VERIFY_CODES.has(err.code)) {
+/**
+ * CONNACK codes that mean "these credentials are refused": 3.1.1 return codes
+ * 4 (bad user name or password) and 5 (not authorized), MQTT 5 reason codes
+ * 0x86 and 0x87. Retrying with the same settings will not help either.
+ */
+const CREDENTIAL_CODES = new Set([4, 5, 0x86, 0x87])
+
+export function describeConnectError(err: Error & { code?: string | number }): string {
+  if (typeof err.code === 'string' && TLS_VERIFY_CODES.has(err.code)) {
     return `${err.message} (${err.code}: the upstream's certificate was not accepted; check upstream.tls.ca and upstream.tls.servername)`
+  }
+  if (typeof err.code === 'number' && CREDENTIAL_CODES.has(err.code)) {
+    return `${err.message} (the upstream refused the gateway's credentials; check upstream.username and upstream.password, ` +
+      'or OUTPOST_UPSTREAM_USERNAME and OUTPOST_UPSTREAM_PASSWORD, and the client id the broker expects)'
   }
   return err.message
 }

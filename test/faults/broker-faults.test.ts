@@ -70,6 +70,7 @@ t.test('cloud refuses the credentials: clear log line, backoff, events kept', { 
   const refusal = await waitForNewLog(gw, 0, /uplink (unreachable|still down|refused|down)/, 30_000)
   const line = JSON.stringify(refusal)
   t.match(line, /password|not authori[sz]ed|credentials|user name/i, `the log line says why: ${line}`)
+  t.match(line, /upstream\.username and upstream\.password/, 'and names the settings to check')
   t.ok((refusal.level as number) >= 40, 'logged at warn or above')
 
   // Watch the refusals for a while: attempts counted at the proxy, CPU from /proc.
