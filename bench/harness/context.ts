@@ -43,6 +43,12 @@ export interface Context {
   dispose(edge: Edge): Promise<void>
   /** Sends a few events through the edge and waits until they reach the cloud: the path is up. */
   warmUp(edge: Edge): Promise<void>
+  /**
+   * One measured round on a fresh edge: `body` returns the round's detail
+   * line. An error is recorded in `res.errors` instead of ending the run; the
+   * cloud is started again if the body left it down, and the edge disposed.
+   */
+  round(res: { details: string[]; errors: string[] }, label: string, kind: SystemKind, body: (edge: Edge) => Promise<string>): Promise<void>
   log(line: string): void
 }
 
@@ -96,6 +102,20 @@ export async function createContext(o: {
       const r = await o.generator.burst({ port: edge.port, publishers: 1, events: 100, inflight: 10, tag: t, topicPrefix: `${edge.topicPrefix}/warm`, timeoutMs: 30_000 })
       if (r.error !== undefined) throw new Error(`warm-up publish failed: ${r.error}`)
       if (!await tracker.waitFor(100, 30_000)) throw new Error(`warm-up: only ${tracker.unique}/100 events reached the cloud in 30 s`)
+    },
+    async round(res, label, kind, body) {
+      const edge = await ctx.edge(kind)
+      try {
+        const line = await body(edge)
+        res.details.push(line)
+        ctx.log(`  ${line}`)
+      } catch (err) {
+        res.errors.push(`${label}: ${(err as Error).message}`)
+        ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
+      } finally {
+        if (!cloud.running) await cloud.start()
+        await ctx.dispose(edge)
+      }
     },
     log: (line) => console.log(line),
   }

@@ -55,8 +55,7 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const kind of ['outpost', 'mosquitto'] as SystemKind[]) {
-      const edge = await ctx.edge(kind)
-      try {
+      await ctx.round(res, `round ${round}, ${kind}`, kind, async (edge) => {
         await edge.proc.start()
         await ctx.warmUp(edge)
         await sleep(2000)
@@ -95,16 +94,8 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
         add(first, kind, firstS)
         add(drain, kind, rate)
         add(lost, kind, n - tracker.unique)
-        const line = `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down; RSS idle ${rssIdle.toFixed(0)} MB, holding ${rssHolding.toFixed(0)} MB, after restart ${rssRestarted.toFixed(0)} MB, drained ${rssDrained.toFixed(0)} MB; SIGTERM took ${stopS.toFixed(2)} s, start-up ${(startMs / 1000).toFixed(2)} s; first delivery ${firstS.toFixed(2)} s, drain ${rate.toFixed(0)}/s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates`
-        res.details.push(line)
-        ctx.log(`  ${line}`)
-      } catch (err) {
-        res.errors.push(`round ${round}, ${kind}: ${(err as Error).message}`)
-        ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
-      } finally {
-        if (!ctx.cloud.running) await ctx.cloud.start()
-        await ctx.dispose(edge)
-      }
+        return `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down; RSS idle ${rssIdle.toFixed(0)} MB, holding ${rssHolding.toFixed(0)} MB, after restart ${rssRestarted.toFixed(0)} MB, drained ${rssDrained.toFixed(0)} MB; SIGTERM took ${stopS.toFixed(2)} s, start-up ${(startMs / 1000).toFixed(2)} s; first delivery ${firstS.toFixed(2)} s, drain ${rate.toFixed(0)}/s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates`
+      })
     }
   }
   return res

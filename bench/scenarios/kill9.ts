@@ -25,8 +25,7 @@ export async function kill9(ctx: Context): Promise<ScenarioResult> {
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const kind of ['outpost', 'mosquitto'] as SystemKind[]) {
-      const edge = await ctx.edge(kind)
-      try {
+      await ctx.round(res, `round ${round}, ${kind}`, kind, async (edge) => {
         await edge.proc.start()
         await ctx.warmUp(edge)
         await ctx.cloud.stop()
@@ -43,16 +42,8 @@ export async function kill9(ctx: Context): Promise<ScenarioResult> {
         await tracker.waitAllOrQuiet(n, { minMs: 10_000, quietMs: 5000, maxMs: 300_000 })
         add(lost, kind, n - tracker.unique)
         add(dups, kind, tracker.duplicates)
-        const line = `round ${round}, ${kind}: ${r.acked} PUBACKed, killed, restarted; ${tracker.unique} arrived (${n - tracker.unique} lost, ${tracker.duplicates} duplicates)`
-        res.details.push(line)
-        ctx.log(`  ${line}`)
-      } catch (err) {
-        res.errors.push(`round ${round}, ${kind}: ${(err as Error).message}`)
-        ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
-      } finally {
-        if (!ctx.cloud.running) await ctx.cloud.start()
-        await ctx.dispose(edge)
-      }
+        return `round ${round}, ${kind}: ${r.acked} PUBACKed, killed, restarted; ${tracker.unique} arrived (${n - tracker.unique} lost, ${tracker.duplicates} duplicates)`
+      })
     }
   }
   return res

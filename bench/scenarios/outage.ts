@@ -40,8 +40,7 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const kind of kinds) {
-      const edge = await ctx.edge(kind)
-      try {
+      await ctx.round(res, `round ${round}, ${kind}`, kind, async (edge) => {
         await edge.proc.start()
         await ctx.warmUp(edge)
         await ctx.cloud.stop()
@@ -63,16 +62,8 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
         add(drain, kind, rate)
         add(all, kind, allS)
         add(lost, kind, n - tracker.unique)
-        const line = `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down (RSS then ${rss.toFixed(0)} MB); first delivery ${firstS.toFixed(2)} s after the cloud was back, drain ${rate.toFixed(0)}/s, all in ${allS.toFixed(2)} s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates, ${tracker.messages} upstream messages`
-        res.details.push(line)
-        ctx.log(`  ${line}`)
-      } catch (err) {
-        res.errors.push(`round ${round}, ${kind}: ${(err as Error).message}`)
-        ctx.log(`  ERROR ${kind}: ${(err as Error).message}`)
-      } finally {
-        if (!ctx.cloud.running) await ctx.cloud.start()
-        await ctx.dispose(edge)
-      }
+        return `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down (RSS then ${rss.toFixed(0)} MB); first delivery ${firstS.toFixed(2)} s after the cloud was back, drain ${rate.toFixed(0)}/s, all in ${allS.toFixed(2)} s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates, ${tracker.messages} upstream messages`
+      })
     }
   }
   return res
