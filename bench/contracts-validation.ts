@@ -17,9 +17,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
 import { createChecker } from '../src/contracts/checker.js'
 import { loadContracts } from '../src/contracts/loader.js'
+import { mosquittoVersion } from './harness/mosquitto.js'
+import { publishQos1 } from './harness/paced-publisher.js'
 import { gatewayProcess } from '../test/helpers/gateway-process.js'
 import { collect, startMosquitto } from '../test/helpers/mosquitto.js'
 
@@ -51,24 +52,8 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
 }
 
-async function publisher(url: string, i: number): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `env-bench${i}`, clean: true })
-  const topic = `env/bench${i}/telemetry`
-  let next = 0
-  let acked = 0
-  await new Promise<void>((resolve, reject) => {
-    const pump = (): void => {
-      while (next < EVENTS && next - acked < INFLIGHT) {
-        client.publish(topic, reading(next++), { qos: 1 }, (err) => {
-          if (err) return reject(err)
-          if (++acked === EVENTS) resolve()
-          else pump()
-        })
-      }
-    }
-    pump()
-  })
-  await client.endAsync()
+function publisher(url: string, i: number): Promise<void> {
+  return publishQos1({ url, clientId: `env-bench${i}`, topic: `env/bench${i}/telemetry`, count: EVENTS, inflight: INFLIGHT, payload: reading })
 }
 
 async function round(mode: 'off' | 'on', devices: string): Promise<Round> {
@@ -151,7 +136,7 @@ const doc = `# Contract validation throughput
 
 Measured by \`npm run bench:contracts\` (\`bench/contracts-validation.ts\`), ${new Date().toISOString().slice(0, 10)}.
 
-- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersionLine()}.
+- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersion()}.
 - Setup: as \`bench/core-throughput.ts\`: the built gateway as a child process (fsync before every
   PUBACK), a private Mosquitto upstream (MQTT 5), ${PUBLISHERS} MQTT.js 3.1.1 publishers with up to ${INFLIGHT} QoS 1
   publishes in flight, ${EVENTS.toLocaleString('en')} events each (${TOTAL.toLocaleString('en')} in all). The publishers are
@@ -180,11 +165,3 @@ The checker alone (in process, valid env-sensor readings, 10 clients): ${usPerCh
 await writeFile(values.out!, doc)
 console.log(`wrote ${values.out}`)
 
-/** `mosquitto -h` prints its version first and exits with status 3. */
-function mosquittoVersionLine(): string {
-  try {
-    return execFileSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0]!
-  } catch (err) {
-    return String((err as { stdout?: string }).stdout ?? '').split('\n')[0] || 'mosquitto (version unknown)'
-  }
-}

@@ -7,12 +7,12 @@
  *
  * Load generator, collector, gateway and Mosquitto share this machine's cores.
  */
-import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
+import { mosquittoVersion } from './harness/mosquitto.js'
+import { publishQos1 } from './harness/paced-publisher.js'
 import { gatewayProcess } from '../test/helpers/gateway-process.js'
 import { collect, startMosquitto } from '../test/helpers/mosquitto.js'
 
@@ -35,25 +35,9 @@ const TOTAL = PUBLISHERS * EVENTS
 
 interface Round { ackedPerSec: number; deliveredPerSec: number; ackSec: number; deliverSec: number }
 
-async function publisher(url: string, id: string): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: id, clean: true })
+function publisher(url: string, id: string): Promise<void> {
   const payload = Buffer.alloc(100, 0x61)
-  let next = 0
-  let acked = 0
-  await new Promise<void>((resolve, reject) => {
-    const pump = (): void => {
-      while (next < EVENTS && next - acked < INFLIGHT) {
-        next++
-        client.publish(`bench/${id}`, payload, { qos: 1 }, (err) => {
-          if (err) return reject(err)
-          if (++acked === EVENTS) resolve()
-          else pump()
-        })
-      }
-    }
-    pump()
-  })
-  await client.endAsync()
+  return publishQos1({ url, clientId: id, topic: `bench/${id}`, count: EVENTS, inflight: INFLIGHT, payload: () => payload })
 }
 
 async function round(): Promise<Round> {
@@ -96,12 +80,12 @@ for (let i = 0; i < ROUNDS; i++) {
   rounds.push(r)
   console.log(`round ${i + 1}: acked ${r.ackedPerSec.toFixed(0)}/s (${r.ackSec.toFixed(2)} s), delivered ${r.deliveredPerSec.toFixed(0)}/s (${r.deliverSec.toFixed(2)} s)`)
 }
-const mosquittoVersion = mosquittoVersionLine()
+const mosquittoVersionLine = mosquittoVersion()
 const doc = `# Core throughput
 
 Measured by \`npm run bench:core\` (\`bench/core-throughput.ts\`), ${new Date().toISOString().slice(0, 10)}.
 
-- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersion}.
+- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersionLine}.
 - Setup: the built gateway as a child process (default spool settings: group commit 2 ms,
   fsync before every PUBACK), a private Mosquitto as the upstream (MQTT 5), ${PUBLISHERS} MQTT.js 3.1.1
   publishers with up to ${INFLIGHT} QoS 1 publishes in flight each, ${EVENTS.toLocaleString('en')} events of 100 bytes per
@@ -118,11 +102,3 @@ ${rounds.map((r, i) => `| ${i + 1} | ${r.ackedPerSec.toFixed(0)} | ${r.delivered
 await writeFile(values.out!, doc)
 console.log(`wrote ${values.out}`)
 
-/** `mosquitto -h` prints its version first and exits with status 3. */
-function mosquittoVersionLine(): string {
-  try {
-    return execFileSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0]!
-  } catch (err) {
-    return String((err as { stdout?: string }).stdout ?? '').split('\n')[0] || 'mosquitto (version unknown)'
-  }
-}

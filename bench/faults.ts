@@ -15,6 +15,7 @@ import { cpus, release, tmpdir, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FaultRow } from '../test/helpers/fault-results.js'
+import { mosquittoVersion } from './harness/mosquitto.js'
 
 const { values } = parseArgs({
   options: {
@@ -50,11 +51,6 @@ function sh(cmd: string, args: string[]): string {
   } catch {
     return 'unknown'
   }
-}
-
-function mosquittoVersion(): string {
-  const r = spawnSync(process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' })
-  return (r.stdout || r.stderr || '').split('\n')[0]?.trim() || 'unknown'
 }
 
 function readRows(file: string): FaultRow[] {

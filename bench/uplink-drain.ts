@@ -23,6 +23,8 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import mqtt, { type MqttClient } from 'mqtt'
 import { decodeBatch, isBatch } from '../src/wire/batch-codec.js'
+import { mosquittoVersion } from './harness/mosquitto.js'
+import { publishQos1 } from './harness/paced-publisher.js'
 import { gatewayProcess } from '../test/helpers/gateway-process.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 
@@ -97,25 +99,9 @@ async function counter(url: string): Promise<{ client: MqttClient; seen: Set<str
   return { client, seen, stats }
 }
 
-async function publisher(url: string, id: string, count: number): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: id, clean: true })
+function publisher(url: string, id: string, count: number): Promise<void> {
   const payload = Buffer.alloc(100, 0x61)
-  let next = 0
-  let acked = 0
-  await new Promise<void>((resolve, reject) => {
-    const pump = (): void => {
-      while (next < count && next - acked < 100) {
-        next++
-        client.publish(`bench/${id}`, payload, { qos: 1 }, (err) => {
-          if (err) return reject(err)
-          if (++acked === count) resolve()
-          else pump()
-        })
-      }
-    }
-    pump()
-  })
-  await client.endAsync()
+  return publishQos1({ url, clientId: id, topic: `bench/${id}`, count, inflight: 100, payload: () => payload })
 }
 
 async function round(mode: Mode): Promise<Result> {
@@ -186,7 +172,7 @@ const doc = `# Uplink backlog drain
 
 Measured by \`npx tsx bench/uplink-drain.ts ${process.argv.slice(2).join(' ')}\` (after \`npm run build\`), ${new Date().toISOString().slice(0, 10)}.
 
-- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersionLine()}.
+- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersion()}.
 - Setup: the built gateway as a child process with default settings (\`upstream.window\` 64, capped by
   Mosquitto's Receive Maximum: ${values['upstream-max-inflight'] === undefined ? '20, its default' : `\`max_inflight_messages ${values['upstream-max-inflight']}\``}), MQTT 5 upstream. With the upstream stopped, ${PUBLISHERS} devices
   publish ${TOTAL.toLocaleString('en')} QoS 1 events of 100 bytes (all PUBACKed, so all in the spool); then the
@@ -229,11 +215,3 @@ function cpuMs(pid: number): number | null {
   }
 }
 
-/** `mosquitto -h` prints its version first and exits with status 3. */
-function mosquittoVersionLine(): string {
-  try {
-    return execFileSync('/usr/sbin/mosquitto', ['-h'], { encoding: 'utf8' }).split('\n')[0]!
-  } catch (err) {
-    return String((err as { stdout?: string }).stdout ?? '').split('\n')[0] || 'mosquitto (version unknown)'
-  }
-}
