@@ -69,6 +69,7 @@ export function outpostYaml(o: Pick<OutpostOptions, 'dir' | 'batchYaml' | 'upstr
     '  reconnect:',
     '    initialDelayMs: 100',
     '    maxDelayMs: 1000',
+    ...(process.env.BENCH_WINDOW ? [`  window: ${process.env.BENCH_WINDOW}`] : []),
     ...(o.batchYaml ?? []),
     '',
   ]

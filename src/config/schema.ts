@@ -105,6 +105,7 @@ const BatchSchema = Type.Object({
   maxEvents: Int(0, 65535, 0),
   maxBytes: Int(1024, 268_435_455, 131_072),
   lingerMs: Int(0, 60_000, 20),
+  window: Int(1, 65535, 16),
   topic: Type.String({ minLength: 1, default: 'outpost/{gatewayId}/batch' }),
 }, { ...closed, default: {} })
 
@@ -124,7 +125,7 @@ const UpstreamSchema = Type.Object({
   connectTimeoutMs: Int(1, MAX_TIMER_MS, 10_000),
   topicTemplate: Type.String({ minLength: 1, default: 'outpost/{gatewayId}/{topic}' }),
   qos: Type.Literal(1, { default: 1, expected: '1 (the only QoS level supported for now)' }),
-  window: Int(1, 65535, 64),
+  window: Int(1, 65535, 1024),
   envelope: StringEnum(ENVELOPES, { default: 'auto' }),
   reconnect: ReconnectSchema,
   ackTimeoutMs: Int(1, MAX_TIMER_MS, 30_000),

@@ -5,7 +5,8 @@
  * are reused by devices, and only the recent ones can be retransmissions.
  */
 export interface DedupEntry {
-  digest: string
+  /** eventDigest(); a string in entries stored by versions that used sha1. */
+  digest: number | string
   seq: number
   id: string
   /**

@@ -22,8 +22,3 @@ export function parseSeqKey(key: string): number | null {
 export function eventId(gatewayId: string, epoch: number, seq: number): string {
   return `${gatewayId}-${epoch}-${seq}`
 }
-
-/** Dedup index key: one entry per (device, MQTT packet id). */
-export function dedupKey(clientId: string, messageId: number): string {
-  return `${clientId}\u0000${messageId}`
-}

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
+import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
-import { dedupKey, eventId, seqKey } from './keys.js'
+import { eventId, seqKey } from './keys.js'
+import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encodeDedupBatch } from './dedup-store.js'
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
 import { repairWhileOpen } from './live-repair.js'
@@ -13,6 +14,7 @@ import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
+import { createTailCache } from './tail-cache.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
@@ -36,6 +38,8 @@ export interface SpoolOptions {
   checkIntervalMs?: number
   /** For tests: a statfs stand-in. */
   statfs?: StatFs
+  /** Newest committed records kept in memory for the uplink's reads (tail-cache.ts); 0 = none. */
+  tailRecords?: number
 }
 
 export type SpoolStatus = 'open' | 'closing' | 'closed'
@@ -63,14 +67,10 @@ const KEY_BYTES = 16
 /** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
 const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
+/** Acked records are deleted in batches of up to this many, or after DELETE_DELAY_MS. */
+const DELETE_BATCH = 2048
+const DELETE_DELAY_MS = 5
 
-function digestOf(input: EventInput): string {
-  return createHash('sha1')
-    .update(input.topic).update('\u0000')
-    .update(String(input.qos)).update(input.retain ? '1' : '0')
-    .update(input.payload)
-    .digest('base64')
-}
 
 /**
  * The durable event log. See docs/architecture.md for the key layout:
@@ -153,7 +153,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     log.info(reportLog, 'spool opened')
   }
 
-  const dedup = createDedupWindow(opts.dedupWindow ?? 256)
+  const dedupSize = opts.dedupWindow ?? 256
+  const dedup = createDedupWindow(dedupSize)
+  /** Stored dedup keys per device (dedup-store.ts), so the old ones are deleted. */
+  const dedupKeys = createDedupKeyIndex(dedupSize)
+  /** Dedup triples (messageId, digest, seq) of the appends waiting for the next group commit, per device. */
+  let dedupQueued = new Map<string, number[]>()
+  const idPrefix = eventId(opts.gatewayId, epoch, 0).slice(0, -1)
   /**
    * A device's stored dedup entries are loaded when it first publishes with a
    * packet id in this run, not at open: open time and memory then do not grow
@@ -166,20 +172,24 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (p) return p
     p = (async () => {
       const found: Array<{ messageId: number; entry: DedupEntry }> = []
-      const prefix = dedupKey(clientId, 0).slice(0, -1)
-      for await (const [key, raw] of dedupDb.iterator({ gte: prefix, lt: `${clientId}\u0001` })) {
+      const keys: Array<{ key: string; count: number; seq: number }> = []
+      for await (const [key, raw] of dedupDb.iterator(dedupPrefix(clientId))) {
         try {
-          const v = decodeValue(raw) as { digest: string; seq: number; id: string }
-          found.push({ messageId: Number(key.slice(prefix.length)), entry: { digest: v.digest, seq: v.seq, id: v.id, confirmed: false } })
+          const entries = decodeDedupKey(clientId, key, raw)
+          for (const e of entries) found.push({ messageId: e.messageId, entry: { digest: e.digest, seq: e.seq, id: e.id, confirmed: false } })
+          keys.push({ key, count: entries.length, seq: entries[0]?.seq ?? -1 })
         } catch {
           log.warn({ key }, 'unreadable dedup entry skipped')
+          keys.push({ key, count: 0, seq: -1 })
         }
       }
       // Oldest first, so the window evicts in the order the previous run stored them.
       found.sort((a, b) => a.entry.seq - b.entry.seq)
+      keys.sort((a, b) => a.seq - b.seq)
+      dedupKeys.loaded(clientId, keys)
       for (const f of found) {
-        // An entry this run already made for the same packet id is newer: keep it.
-        if (dedup.get(clientId, f.messageId) === undefined) dedup.set(clientId, f.messageId, f.entry)
+        // Appends of this device wait for this load, so nothing of this run is in its window yet.
+        dedup.set(clientId, f.messageId, f.entry)
       }
     })().catch((err: unknown) => {
       log.warn({ err, clientId }, 'could not load the dedup window of a device; its re-sends from before the restart may be stored twice')
@@ -204,6 +214,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let queuedAppends = 0
   let queuedBytes = 0
   const sizes = new Map<number, number>()
+  const tail = createTailCache(opts.tailRecords ?? 4096)
+  const isRemoved = (seq: number): boolean => seq < lowWater || removedAbove.has(seq)
   const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
   const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }
   let intake: 'ok' | FullReason = 'ok'
@@ -220,10 +232,23 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     delayMs: opts.groupCommitMs ?? 2,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
+      dedupOps(ops)
       ops.push(...metaOps(queuedAppends, queuedBytes))
       await writeOps(db, ops, true)
     },
   })
+
+  /** The dedup entries of the appends in this batch: one key per device (dedup-store.ts). */
+  function dedupOps(ops: BatchOp[]): void {
+    if (dedupQueued.size === 0) return
+    const queued = dedupQueued
+    dedupQueued = new Map()
+    for (const [clientId, triples] of queued) {
+      const key = dedupBatchKey(clientId, triples[2]!)
+      ops.push({ type: 'put', sublevel: dedupDb, key, value: encodeDedupBatch(idPrefix, triples) })
+      for (const gone of dedupKeys.added(clientId, key, triples.length / 3)) ops.push({ type: 'del', sublevel: dedupDb, key: gone })
+    }
+  }
 
   /** Counters written with every batch, so open needs no scan to know them (docs/architecture.md). */
   function metaOps(extraRecords = 0, extraBytes = 0): BatchOp[] {
@@ -237,11 +262,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   // Deletes after an upstream ack are not synced: a lost delete costs one re-send.
   let deletes: BatchOp[] = []
-  let deleteTimer: NodeJS.Immediate | null = null
+  let deleteTimer: NodeJS.Timeout | null = null
   let deleting: Promise<void> = Promise.resolve()
   /** Deletes a failed write refused: written again once the store is reopened. */
   let failedDeletes: BatchOp[] = []
   const flushDeletes = (): void => {
+    if (deleteTimer) clearTimeout(deleteTimer)
     deleteTimer = null
     const ops = deletes
     deletes = []
@@ -329,7 +355,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     active: () => status === 'open' && health.writable && !repairing,
     state: storeState,
     head: (fromSeq, limit) => events.iterator({ gte: seqKey(Math.max(fromSeq, lowWater)), lt: seqKey(committedNext), limit }),
-    removed: (seq) => seq < lowWater || removedAbove.has(seq),
+    removed: isRemoved,
     discard: (seq, size, kind) => {
       markRemoved(seq)
       sizes.delete(seq)
@@ -359,6 +385,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   /** Size of a record leaving the log: known if it was read in this run, else the average. */
   function takeSize(seq: number): number {
+    const cached = tail.size(seq)
+    if (cached !== undefined) return cached
     const known = sizes.get(seq)
     if (known !== undefined) {
       sizes.delete(seq)
@@ -372,6 +400,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (seq === lowWater) {
       lowWater++
       while (removedAbove.delete(lowWater)) lowWater++
+      tail.dropBelow(lowWater)
     } else {
       removedAbove.add(seq)
     }
@@ -428,9 +457,11 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (sizes.size > MAX_SIZES) sizes.clear()
     const fromHead = afterSeq < 0
     const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
-    const out: StoredEvent[] = []
     // The end as the iterator sees it: records committed while it runs are not in its snapshot.
     const end = committedNext
+    const cached = tail.read(start, end, limit, isRemoved)
+    if (cached !== null) return cached
+    const out: StoredEvent[] = []
     for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
       const seq = Number.parseInt(key, 16)
       try {
@@ -477,6 +508,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         acked: (seq) => removedAbove.has(seq),
       })
       for (const r of res.lost) for (let seq = r.from; seq <= r.to; seq++) markRemoved(seq)
+      tail.clear()
       pending = res.scan.records
       bytes = res.scan.bytes
       sizes.clear()
@@ -510,10 +542,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         // Appends of this device wait, in call order, for its window: its order is kept.
         return loadDedup(input.clientId).then(() => spool.append(input, hint))
       }
-      let digest: string | undefined
+      let digest: number | undefined
       let entry: DedupEntry | undefined
       if (hint) {
-        digest = digestOf(input)
+        digest = eventDigest(input)
         const prior = dedup.get(input.clientId, hint.messageId)
         // A retransmission is DUP=1 [MQTT-3.3.1-1], or the same packet id and
         // content re-sent before the device can have had a PUBACK for it: the
@@ -551,9 +583,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
       if (hint && digest !== undefined) {
         entry = { digest, seq, id, confirmed: false }
-        const evicted = dedup.set(input.clientId, hint.messageId, entry)
-        ops.push({ type: 'put', sublevel: dedupDb, key: dedupKey(input.clientId, hint.messageId), value: encodeValue({ digest, seq, id }) })
-        if (evicted !== undefined) ops.push({ type: 'del', sublevel: dedupDb, key: dedupKey(input.clientId, evicted) })
+        dedup.set(input.clientId, hint.messageId, entry)
+        const triples = dedupQueued.get(input.clientId)
+        if (triples === undefined) dedupQueued.set(input.clientId, [hint.messageId, digest, seq])
+        else triples.push(hint.messageId, digest, seq)
       }
       return gc.submit(ops).then(
         () => {
@@ -565,6 +598,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           bytes += size
           if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
           if (seq + 1 > committedNext) committedNext = seq + 1
+          tail.push(record, size)
           queueMicrotask(notify)
           return { seq, id, duplicate: false }
         },
@@ -594,13 +628,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ack(seq: number): void {
       if (status === 'closed') return
       if (seq < lowWater || removedAbove.has(seq)) return
-      markRemoved(seq)
       bytes = Math.max(0, bytes - takeSize(seq))
+      markRemoved(seq)
       pending--
       counters.acked++
       acksSinceCompact++
       deletes.push({ type: 'del', sublevel: events, key: seqKey(seq) })
-      deleteTimer ??= setImmediate(flushDeletes)
+      // Gathered for a few ms (or DELETE_BATCH acks): every LevelDB write costs a trip to its
+      // thread pool, and a delete lost in a crash costs only one re-send.
+      if (deletes.length >= DELETE_BATCH) flushDeletes()
+      else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
       maybeCompact()
     },
 
@@ -612,6 +649,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const event = decodeRecord(seq, raw)
       event.attempts = (event.attempts ?? 0) + 1
       await gc.submit([{ type: 'put', sublevel: events, key, value: encodeRecord(event) }])
+      tail.replace(event)
     },
 
     async reject(event: StoredEvent, reason: string, reasonCode?: number): Promise<void> {
@@ -624,8 +662,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         { type: 'del', sublevel: events, key },
       ])
       if (event.seq >= lowWater && !removedAbove.has(event.seq)) {
-        markRemoved(event.seq)
         bytes = Math.max(0, bytes - takeSize(event.seq))
+        markRemoved(event.seq)
         pending--
         counters.rejected++
       }
@@ -678,7 +716,6 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       retention.stop()
       await health.settled()
       await gc.drain().catch(() => undefined)
-      if (deleteTimer) clearImmediate(deleteTimer)
       flushDeletes()
       await deleting
       if (db.status === 'open' && health.writable) {

@@ -46,6 +46,8 @@ export interface UplinkBatchOptions {
   maxBytes: number
   /** How long a batch that is not full waits for more events. */
   lingerMs: number
+  /** Batches in flight at once (upstream.window counts single events in plain mode). */
+  window: number
   /** Upstream topic of batches; placeholder {gatewayId} only. */
   topic: string
 }

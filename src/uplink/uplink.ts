@@ -118,7 +118,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (connectedOnce) reconnects++
     connectedOnce = true
     const props = connack.properties
-    const window = Math.min(options.window, props?.receiveMaximum ?? Infinity)
+    const window = Math.min(options.batch.maxEvents > 0 ? options.batch.window : options.window, props?.receiveMaximum ?? Infinity)
     if (outageSince !== null) {
       log.info({ downMs: Date.now() - outageSince, pending: pending() }, 'uplink connected again; forwarding the backlog')
     } else {

@@ -25,7 +25,7 @@ export function uplinkOptions(url: string, over: Partial<UplinkOptions> = {}): U
     ackTimeoutMs: 3000,
     rejected: { maxAttempts: 3, retryDelayMs: 100 },
     tls: null,
-    batch: { maxEvents: 0, maxBytes: 131_072, lingerMs: 0, topic: 'outpost/{gatewayId}/batch' },
+    batch: { maxEvents: 0, maxBytes: 131_072, lingerMs: 0, window: 16, topic: 'outpost/{gatewayId}/batch' },
     rateLimit: { eventsPerSec: 0, bytesPerSec: 0 },
     historicalAfterMs: null,
     poisonAfterDrops: 3,

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { dedupKey, eventId, parseSeqKey, seqKey } from '../../src/spool/keys.js'
+import { eventId, parseSeqKey, seqKey } from '../../src/spool/keys.js'
+import { dedupBatchKey, dedupPrefix } from '../../src/spool/dedup-store.js'
 
 t.test('sequence keys sort like the numbers they encode', async (t) => {
   const nums = [0, 1, 9, 10, 15, 16, 255, 256, 65535, 1e6, 2 ** 40, Number.MAX_SAFE_INTEGER]
@@ -20,5 +21,10 @@ t.test('bad sequence numbers and keys are refused', async (t) => {
 
 t.test('event ids and dedup keys', async (t) => {
   t.equal(eventId('gw-1', 3, 42), 'gw-1-3-42')
-  t.not(dedupKey('a', 12), dedupKey('a1', 2))
+  t.not(dedupBatchKey('a', 12), dedupBatchKey('a1', 2))
+  const a = dedupPrefix('a')
+  const key = dedupBatchKey('a', 12)
+  t.ok(key >= a.gte && key < a.lt, 'a device\'s keys fall in its prefix range')
+  const other = dedupBatchKey('a1', 2)
+  t.notOk(other >= a.gte && other < a.lt, 'another device\'s do not')
 })

@@ -189,3 +189,74 @@ t.test('after a restart a device\'s dedup window is loaded on its first publish,
   t.equal(results[1]!.id, 'gw-1-0')
   await again.close()
 })
+
+t.test('dedup entries stored by older versions (a map with a sha1 string) are read, and never match', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  const first = await spool.append(ev('dev', 1), { messageId: 1, retransmit: false })
+  await spool.close()
+  // Rewrite the entry the way versions before the numeric digest stored it.
+  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const { encodeValue } = await import('../../src/spool/record-codec.js')
+  const dedup = db.sublevel<string, Uint8Array>('d', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const keys = await dedup.keys().all()
+  t.equal(keys.length, 1, 'one key for the device\'s one batch')
+  await dedup.del(keys[0]!)
+  await dedup.put('dev\u00001', encodeValue({ digest: 'c2hhMSBvZiBzb21ldGhpbmc=', seq: first.seq, id: first.id }))
+  await db.close()
+  const { spool: again, cap } = await open(dir)
+  const resent = await again.append(ev('dev', 1), { messageId: 1, retransmit: true })
+  t.equal(resent.duplicate, false, 'an old-format digest cannot be compared: the re-send is stored again')
+  t.notOk(cap.lines.some((l) => /unreadable dedup entry/.test(l.msg as string)), 'the old entry was read, not skipped as unreadable')
+  const again2 = await again.append(ev('dev', 1), { messageId: 1, retransmit: true })
+  t.equal(again2.duplicate, true, 'the new entry matches the next re-send')
+  await again.close()
+})
+
+t.test('recent records are served from memory; acked and rejected ones are not handed out again', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir, { tailRecords: 8 })
+  const ids: number[] = []
+  for (let i = 0; i < 12; i++) ids.push((await spool.append(ev('dev', i))).seq)
+  const all = await spool.readAfter(-1, 100)
+  t.same(all.map((e) => e.seq), ids, 'the head (older than the cached tail) comes from the store, in order')
+  const recent = await spool.readAfter(ids[5]!, 100)
+  t.same(recent.map((e) => e.seq), ids.slice(6))
+  t.same(recent.map((e) => e.payload.toString()), ids.slice(6).map((_, i) => `reading ${i + 6}`))
+  spool.ack(ids[7]!)
+  await spool.reject(recent[3]!, 'test')
+  const after = await spool.readAfter(ids[5]!, 100)
+  t.same(after.map((e) => e.seq), [ids[6], ids[8], ids[10], ids[11]], 'removed records are skipped')
+  const before = spool.stats().bytes!
+  spool.ack(ids[6]!)
+  t.ok(spool.stats().bytes! < before, 'an ack of a cached record subtracts its size')
+  await spool.close()
+  const { spool: reopened } = await open(dir)
+  t.same((await reopened.readAfter(-1, 100)).map((e) => e.seq), [...ids.slice(0, 6), ids[8], ids[10], ids[11]], 'the store agrees after a reopen')
+  await reopened.close()
+})
+
+t.test('stored dedup keys stay bounded: one per device and batch, the oldest deleted once newer ones cover the window', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir, { dedupWindow: 8 })
+  const results = []
+  for (let i = 0; i < 200; i++) {
+    // Packet ids cycle like a client's: 1..50, then again.
+    const batch = [0, 1, 2].map((j) => spool.append(ev('dev', i * 3 + j), { messageId: ((i * 3 + j) % 50) + 1, retransmit: false }))
+    results.push(...(await Promise.all(batch)))
+  }
+  await spool.close()
+  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const keys = await db.sublevel<string, Uint8Array>('d', { keyEncoding: 'utf8', valueEncoding: 'view' }).keys().all()
+  await db.close()
+  t.ok(keys.length >= 3 && keys.length <= 9, `a window of 8 needs at most 8 keys plus the newest (found ${keys.length})`)
+  const { spool: again } = await open(dir, { dedupWindow: 8 })
+  const last = results.at(-1)!
+  const resent = await again.append(ev('dev', 599), { messageId: (599 % 50) + 1, retransmit: true })
+  t.equal(resent.duplicate, true, 'the newest packet is still known after a restart')
+  t.equal(resent.id, last.id)
+  const older = await again.append(ev('dev', 592), { messageId: (592 % 50) + 1, retransmit: true })
+  t.equal(older.duplicate, true, 'and so is the oldest of the 8 the window keeps')
+  t.equal(older.id, results[592]!.id)
+  await again.close()
+})

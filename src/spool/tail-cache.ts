@@ -1,0 +1,106 @@
+import type { StoredEvent } from './types.js'
+
+/**
+ * The newest committed records, kept in memory in sequence order so the
+ * uplink, which in steady state reads just behind the head of the log, gets
+ * them without a LevelDB iterator and a CBOR decode per record. It holds the
+ * very objects the appends built (never mutated afterwards), plus each
+ * record's logical size for the byte accounting on ack.
+ *
+ * A contiguous run of sequence numbers [first, end): a commit that does not
+ * continue the run (a write failed in between) starts a new run. Bounded by
+ * `max` records; the oldest go first. Pure: no I/O, tested on its own.
+ */
+export interface TailCache {
+  /** A record was committed. */
+  push(event: StoredEvent, size: number): void
+  /**
+   * Records with seq in [from, end), at most `limit`, skipping those `removed`
+   * says are gone; null when `from` is not inside the cached run (read the
+   * store instead).
+   */
+  read(from: number, end: number, limit: number, removed: (seq: number) => boolean): StoredEvent[] | null
+  /** The logical size of a cached record, or undefined. */
+  size(seq: number): number | undefined
+  /** Replace a cached record (its attempts changed); ignored when not cached. */
+  replace(event: StoredEvent): void
+  /** Drop records below `seq` (acknowledged or discarded: nobody reads them again). */
+  dropBelow(seq: number): void
+  clear(): void
+  readonly first: number
+  readonly length: number
+}
+
+export function createTailCache(max: number): TailCache {
+  let events: StoredEvent[] = []
+  let sizes: number[] = []
+  /** Index in the arrays of the oldest live entry; the arrays are compacted when it passes half. */
+  let start = 0
+  /** Seq of events[start]. */
+  let first = 0
+
+  const length = (): number => events.length - start
+  function compact(): void {
+    if (start === 0) return
+    events = events.slice(start)
+    sizes = sizes.slice(start)
+    start = 0
+  }
+  function advance(n: number): void {
+    start += n
+    first += n
+    if (start >= events.length) {
+      events = []
+      sizes = []
+      start = 0
+    } else if (start > 1024 && start * 2 > events.length) {
+      compact()
+    }
+  }
+
+  return {
+    push(event, size) {
+      if (max <= 0) return
+      if (length() === 0 || event.seq !== first + length()) {
+        events = [event]
+        sizes = [size]
+        start = 0
+        first = event.seq
+        return
+      }
+      events.push(event)
+      sizes.push(size)
+      if (length() > max) advance(length() - max)
+    },
+    read(from, end, limit, removed) {
+      const n = length()
+      if (n === 0 || from < first || from >= first + n) return null
+      const out: StoredEvent[] = []
+      const stop = Math.min(end, first + n)
+      for (let seq = from; seq < stop && out.length < limit; seq++) {
+        if (removed(seq)) continue
+        out.push(events[start + seq - first]!)
+      }
+      return out
+    },
+    size(seq) {
+      const i = seq - first
+      return i >= 0 && i < length() ? sizes[start + i] : undefined
+    },
+    replace(event) {
+      const i = event.seq - first
+      if (i >= 0 && i < length()) events[start + i] = event
+    },
+    dropBelow(seq) {
+      const n = Math.min(seq - first, length())
+      if (n > 0) advance(n)
+    },
+    clear() {
+      events = []
+      sizes = []
+      start = 0
+    },
+    get first() { return first },
+    get length() { return length() },
+  }
+}
