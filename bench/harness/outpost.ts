@@ -34,7 +34,7 @@ export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
   await mkdir(o.dir, { recursive: true })
   const config = join(o.dir, 'outpost.yaml')
   await writeFile(config, outpostYaml(o).join('\n'))
-  const nodeArgs = o.cpuProfDir === undefined ? [] : process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${o.cpuProfDir}`] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]
+  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : o.cpuProfDir === undefined ? [] : process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${o.cpuProfDir}`] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]
   const proc = serverProcess({
     command: process.execPath,
     args: [...nodeArgs, OUTPOST_MAIN, 'start', '--config', config],

@@ -15,6 +15,7 @@ import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, ty
 import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import { createTailCache } from './tail-cache.js'
+import { createReadSizes } from './read-sizes.js'
 import type {
   AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
@@ -64,7 +65,7 @@ const META_BYTES = 'bytes'
 const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
-/** Sizes of records handed to the reader, for exact byte accounting on ack; cleared above this. */
+/** Sizes of records handed to the reader, for exact byte accounting on ack; the oldest reads are forgotten above this. */
 const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
 /** Acked records are deleted in batches of up to this many, or after DELETE_DELAY_MS. */
@@ -213,7 +214,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Appends submitted to the group commit and not yet settled: counted in the metadata their batch writes. */
   let queuedAppends = 0
   let queuedBytes = 0
-  const sizes = new Map<number, number>()
+  const sizes = createReadSizes(MAX_SIZES)
   const tail = createTailCache(opts.tailRecords ?? 4096)
   const isRemoved = (seq: number): boolean => seq < lowWater || removedAbove.has(seq)
   const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
@@ -358,7 +359,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     removed: isRemoved,
     discard: (seq, size, kind) => {
       markRemoved(seq)
-      sizes.delete(seq)
+      sizes.take(seq)
       pending--
       bytes = Math.max(0, bytes - size)
       counters[kind]++
@@ -387,11 +388,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   function takeSize(seq: number): number {
     const cached = tail.size(seq)
     if (cached !== undefined) return cached
-    const known = sizes.get(seq)
-    if (known !== undefined) {
-      sizes.delete(seq)
-      return known
-    }
+    const known = sizes.take(seq)
+    if (known !== undefined) return known
     return pending > 0 ? Math.round(bytes / pending) : 0
   }
 
@@ -454,7 +452,6 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     await health.settled()
     await maintenance
     if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
-    if (sizes.size > MAX_SIZES) sizes.clear()
     const fromHead = afterSeq < 0
     const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
     // The end as the iterator sees it: records committed while it runs are not in its snapshot.
@@ -462,13 +459,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const cached = tail.read(start, end, limit, isRemoved)
     if (cached !== null) return cached
     const out: StoredEvent[] = []
+    const noteSize = sizes.begin(start)
     // An async step per record, not nextv: LevelDB steps over a damaged block and
     // reports it only at certain iterator ends, and nextv chunks missed it (damage.test.ts).
     for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
       const seq = Number.parseInt(key, 16)
       try {
         out.push(decodeRecord(seq, raw))
-        sizes.set(seq, key.length + raw.length)
+        noteSize(seq, key.length + raw.length)
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
         await quarantineRecord(key, raw, err)
