@@ -462,7 +462,11 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const noteSize = sizes.begin(start)
     // An async step per record, not nextv: LevelDB steps over a damaged block and
     // reports it only at certain iterator ends, and nextv chunks missed it (damage.test.ts).
-    for await (const [key, raw] of events.iterator({ gte: seqKey(start), lt: seqKey(end), limit })) {
+    // On the root store with the sublevel's prefix: the sublevel's own iterator wraps
+    // every step in one more async call and re-slices every key.
+    const prefix = events.prefix
+    for await (const [fullKey, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(end), limit })) {
+      const key = fullKey.slice(prefix.length)
       const seq = Number.parseInt(key, 16)
       try {
         out.push(decodeRecord(seq, raw))
