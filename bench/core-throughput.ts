@@ -86,7 +86,7 @@ const doc = `# Core throughput
 Measured by \`npm run bench:core\` (\`bench/core-throughput.ts\`), ${new Date().toISOString().slice(0, 10)}.
 
 - Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersionLine}.
-- Setup: the built gateway as a child process (default spool settings: group commit 2 ms,
+- Setup: the built gateway as a child process (default spool settings: group commit at the end of the event-loop turn,
   fsync before every PUBACK), a private Mosquitto as the upstream (MQTT 5), ${PUBLISHERS} MQTT.js 3.1.1
   publishers with up to ${INFLIGHT} QoS 1 publishes in flight each, ${EVENTS.toLocaleString('en')} events of 100 bytes per
   publisher (${TOTAL.toLocaleString('en')} in all), one MQTT 5 subscriber on the upstream counting arrivals.

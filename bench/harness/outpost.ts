@@ -26,7 +26,7 @@ export interface OutpostOptions {
 
 /**
  * Outpost as its users run it: `node dist/cli/main.js start --config FILE`,
- * default spool settings (fsync before every PUBACK, group commit 2 ms),
+ * default spool settings (fsync before every PUBACK, group commit at the end of the event-loop turn),
  * default uplink window, MQTT 5 upstream. Reconnect: first retry after
  * 100 ms, then at most every second (see edgeMosquitto's restart_timeout).
  */

@@ -62,7 +62,7 @@ const BrokerSchema = Type.Object({
 }, { ...closed, default: {} })
 
 const SpoolSchema = Type.Object({
-  groupCommitMs: Type.Number({ minimum: 0, maximum: 100, default: 2 }),
+  groupCommitMs: Type.Number({ minimum: 0, maximum: 100, default: 0 }),
   maxBatch: Int(1, 100_000, 1024),
   compactEveryAcks: Int(0, 10_000_000, 50_000),
   // Retention and backpressure (docs/configuration.md#spool, docs/architecture.md#retention-and-backpressure).

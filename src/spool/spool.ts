@@ -230,7 +230,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const listeners = new Set<() => void>()
 
   const gc = createGroupCommit<BatchOp>({
-    delayMs: opts.groupCommitMs ?? 2,
+    delayMs: opts.groupCommitMs ?? 0,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
       dedupOps(ops)

@@ -9,7 +9,7 @@ const DEFAULTS: OutpostConfig = {
   log: { level: 'info', format: 'json' },
   broker: { host: '0.0.0.0', port: 1883, maxPayloadBytes: 262144, maxClientIdLength: 128 },
   spool: {
-    groupCommitMs: 2, maxBatch: 1024, compactEveryAcks: 50000,
+    groupCommitMs: 0, maxBatch: 1024, compactEveryAcks: 50000,
     maxBytes: 0, maxAgeSec: 0, minFreeBytes: 33554432, onFull: 'reject', holdMs: 10000, maxHeld: 1000, checkIntervalMs: 5000,
   },
   forward: { include: ['#'], exclude: [], qos0: true },
