@@ -456,6 +456,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const start = fromHead ? lowWater : Math.max(afterSeq + 1, lowWater)
     // The end as the iterator sees it: records committed while it runs are not in its snapshot.
     const end = committedNext
+    // Caught up (the uplink's usual "anything new?"): no iterator for an empty range.
+    if (start >= end || limit <= 0) return []
     const cached = tail.read(start, end, limit, isRemoved)
     if (cached !== null) return cached
     const out: StoredEvent[] = []
