@@ -65,6 +65,8 @@ const META_BYTES = 'bytes'
 const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
+/** The in-memory tail (tail-cache.ts) holds at most this many bytes of records, whatever their count. */
+const TAIL_MAX_BYTES = 4 * 1024 * 1024
 /** Sizes of records handed to the reader, for exact byte accounting on ack; the oldest reads are forgotten above this. */
 const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
@@ -215,7 +217,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let queuedAppends = 0
   let queuedBytes = 0
   const sizes = createReadSizes(MAX_SIZES)
-  const tail = createTailCache(opts.tailRecords ?? 4096)
+  const tail = createTailCache(opts.tailRecords ?? 4096, TAIL_MAX_BYTES)
   const isRemoved = (seq: number): boolean => seq < lowWater || removedAbove.has(seq)
   const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
   const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }

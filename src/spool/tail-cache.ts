@@ -9,7 +9,8 @@ import type { StoredEvent } from './types.js'
  *
  * A contiguous run of sequence numbers [first, end): a commit that does not
  * continue the run (a write failed in between) starts a new run. Bounded by
- * `max` records; the oldest go first. Pure: no I/O, tested on its own.
+ * `max` records and by `maxBytes` of record sizes (large payloads), the
+ * oldest going first. Pure: no I/O, tested on its own.
  */
 export interface TailCache {
   /** A record was committed. */
@@ -29,15 +30,18 @@ export interface TailCache {
   clear(): void
   readonly first: number
   readonly length: number
+  readonly bytes: number
 }
 
-export function createTailCache(max: number): TailCache {
+export function createTailCache(max: number, maxBytes = Number.POSITIVE_INFINITY): TailCache {
   let events: StoredEvent[] = []
   let sizes: number[] = []
   /** Index in the arrays of the oldest live entry; the arrays are compacted when it passes half. */
   let start = 0
   /** Seq of events[start]. */
   let first = 0
+  /** Sum of the live entries' sizes. */
+  let bytes = 0
 
   const length = (): number => events.length - start
   function compact(): void {
@@ -47,12 +51,14 @@ export function createTailCache(max: number): TailCache {
     start = 0
   }
   function advance(n: number): void {
+    for (let i = start; i < start + n; i++) bytes -= sizes[i]!
     start += n
     first += n
     if (start >= events.length) {
       events = []
       sizes = []
       start = 0
+      bytes = 0
     } else if (start > 1024 && start * 2 > events.length) {
       compact()
     }
@@ -66,11 +72,17 @@ export function createTailCache(max: number): TailCache {
         sizes = [size]
         start = 0
         first = event.seq
+        bytes = size
         return
       }
       events.push(event)
       sizes.push(size)
+      bytes += size
       if (length() > max) advance(length() - max)
+      let drop = 0
+      let over = bytes - maxBytes
+      while (over > 0 && drop < length() - 1) over -= sizes[start + drop++]!
+      if (drop > 0) advance(drop)
     },
     read(from, end, limit, removed) {
       const n = length()
@@ -99,8 +111,10 @@ export function createTailCache(max: number): TailCache {
       events = []
       sizes = []
       start = 0
+      bytes = 0
     },
     get first() { return first },
     get length() { return length() },
+    get bytes() { return bytes },
   }
 }
