@@ -67,6 +67,8 @@ const META_HEAD = 'head'
 const KEY_BYTES = 16
 /** The in-memory tail (tail-cache.ts) holds at most this many bytes of records, whatever their count. */
 const TAIL_MAX_BYTES = 4 * 1024 * 1024
+/** A read from the store returns fewer records than asked once their values reach this many bytes. */
+const READ_MAX_BYTES = 8 * 1024 * 1024
 /** Sizes of records handed to the reader, for exact byte accounting on ack; the oldest reads are forgotten above this. */
 const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
@@ -464,6 +466,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (cached !== null) return cached
     const out: StoredEvent[] = []
     const noteSize = sizes.begin(start)
+    let readBytes = 0
     // An async step per record, not nextv: LevelDB steps over a damaged block and
     // reports it only at certain iterator ends, and nextv chunks missed it (damage.test.ts).
     // On the root store with the sublevel's prefix: the sublevel's own iterator wraps
@@ -475,6 +478,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       try {
         out.push(decodeRecord(seq, raw))
         noteSize(seq, key.length + raw.length)
+        readBytes += raw.length
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
         await quarantineRecord(key, raw, err)
@@ -482,6 +486,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         pending--
         bytes = Math.max(0, bytes - key.length - raw.length)
       }
+      // A short read is fine (the reader asks again): large payloads must not make one read hold gigabytes.
+      if (readBytes >= READ_MAX_BYTES) break
     }
     // Everything below the first record found is gone: skip it next time.
     if (fromHead) {

@@ -260,3 +260,22 @@ t.test('stored dedup keys stay bounded: one per device and batch, the oldest del
   t.equal(older.id, results[592]!.id)
   await again.close()
 })
+
+t.test('a read of large records stops at a byte bound; the next read goes on in order', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir, { tailRecords: 0 })
+  const big = Buffer.alloc(300 * 1024, 7)
+  for (let i = 0; i < 40; i++) await spool.append({ clientId: 'cam', topic: 'cam/frame', payload: big, qos: 1, retain: false })
+  const first = await spool.readAfter(-1, 1000)
+  t.ok(first.length > 0 && first.length < 40, `one read returned ${first.length} of 40 records of 300 KiB`)
+  const seqs = first.map((e) => e.seq)
+  let cursor = seqs.at(-1)!
+  for (;;) {
+    const more = await spool.readAfter(cursor, 1000)
+    if (more.length === 0) break
+    seqs.push(...more.map((e) => e.seq))
+    cursor = more.at(-1)!.seq
+  }
+  t.same(seqs, Array.from({ length: 40 }, (_, i) => i), 'all 40, in order, across reads')
+  await spool.close()
+})
