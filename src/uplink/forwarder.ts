@@ -340,7 +340,16 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     }
     // The suspect went through (or got a real answer): back to the full window.
     if (solo === flight.seq) endSolo()
-    void fill()
+    refill()
+  }
+
+  /**
+   * After a PUBACK: send from the read-ahead right away; go through fill()
+   * (an async function: a promise per call) only when more must be read.
+   */
+  function refill(): void {
+    if (reading || state !== 'running') return
+    if (pump()) void fill()
   }
 
   function refused(flight: Flight, code: number): void {
