@@ -309,8 +309,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       for (const e of events) reject(e, `larger than the upstream's Maximum Packet Size (${o.maxPacketSize} bytes)${why}`)
       return
     }
-    o.rate?.take(events.length, packet.payload.byteLength, now())
-    win.sent(flight, now())
+    const t = now()
+    if (o.rate?.limited === true) o.rate.take(events.length, packet.payload.byteLength, t)
+    win.sent(flight, t)
     recordsInFlight += events.length
     o.counters.sent++
     o.client.publish(packet.topic, packet.payload, packet.opts, (err) => onResult(flight, err))

@@ -25,6 +25,8 @@ const PROP_CONTENT_TYPE = 0x03
 const PROP_USER = 0x26
 /** Most distinct strings kept encoded; the cache starts over when it is full. */
 const CACHE_MAX = 4096
+/** Longer strings are encoded each time, so the cache stays small (at most ~4 MiB). */
+const CACHE_LONGEST = 256
 /** Values up to this many UTF-16 units are written in JS when they are ASCII. */
 const SHORT = 48
 
@@ -134,8 +136,10 @@ export class PublishEncoder {
       b = Buffer.allocUnsafe(2 + len)
       b.writeUInt16BE(len, 0)
       b.write(s, 2, len, 'utf8')
-      if (this.cache.size >= CACHE_MAX) this.cache.clear()
-      this.cache.set(s, b)
+      if (s.length <= CACHE_LONGEST) {
+        if (this.cache.size >= CACHE_MAX) this.cache.clear()
+        this.cache.set(s, b)
+      }
     }
     return b
   }

@@ -85,24 +85,26 @@ export function compileTopicTemplate(template: string, gatewayId: string): Upstr
   let cached = 0
   return (deviceTopic, clientId) => {
     const key = usesClient ? clientId : ''
+    if (deviceTopic.length + key.length > CACHE_LONGEST) return build(deviceTopic, clientId)
     let topics = byClient.get(key)
+    let out = topics?.get(deviceTopic)
+    if (out !== undefined) return out
+    out = build(deviceTopic, clientId)
+    if (++cached > CACHE_MAX) {
+      byClient.clear()
+      cached = 1
+      topics = undefined
+    }
     if (topics === undefined) {
       topics = new Map()
       byClient.set(key, topics)
     }
-    let out = topics.get(deviceTopic)
-    if (out === undefined) {
-      out = build(deviceTopic, clientId)
-      if (++cached > CACHE_MAX) {
-        byClient.clear()
-        cached = 0
-      } else {
-        topics.set(deviceTopic, out)
-      }
-    }
+    topics.set(deviceTopic, out)
     return out
   }
 }
 
 /** Most upstream topics remembered; the cache starts over past this. */
 const CACHE_MAX = 10_000
+/** Longer device topics (with the client id, when used) are not remembered: the cache stays small. */
+const CACHE_LONGEST = 256

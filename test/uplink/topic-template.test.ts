@@ -74,4 +74,11 @@ t.test('results are remembered per device topic, and per client id when the temp
     if (byClient(`t/${i}`, `d${i % 7}`) !== `up/d${i % 7}/t/${i}`) t.fail(`wrong topic for t/${i}`)
   }
   t.equal(byClient('a', 'dev-1'), 'up/dev-1/a')
+  // Long topics are built each time (not kept), with the same result.
+  const long = `l/${'x'.repeat(400)}`
+  for (let i = 0; i < 3; i++) {
+    t.equal(byTopic(long, 'dev-1'), `up/gw/${long}`)
+    t.equal(byClient('a', `c${'y'.repeat(300)}`), `up/c${'y'.repeat(300)}/a`)
+    t.equal(byTopic(`${long}/#`, 'dev-1'), null)
+  }
 })
