@@ -151,8 +151,10 @@ export class PublishEncoder {
       b = Buffer.allocUnsafe(1 + s.length)
       b[0] = PROP_USER
       b.set(s, 1)
-      if (this.keys.size >= CACHE_MAX) this.keys.clear()
-      this.keys.set(key, b)
+      if (key.length <= CACHE_LONGEST) {
+        if (this.keys.size >= CACHE_MAX) this.keys.clear()
+        this.keys.set(key, b)
+      }
     }
     return b
   }
