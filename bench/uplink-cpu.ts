@@ -8,7 +8,12 @@
  * 0x10, no matching subscribers), which is all the uplink waits for.
  *
  *   npx tsx bench/uplink-cpu.ts [--events 200000] [--rounds 3] [--batch 500] [--window 64]
- *     [--upstream-max-inflight 0] [--cpu-prof FILE]
+ *     [--upstream-max-inflight 0] [--paced EVENTS_PER_SEC] [--cpu-prof FILE]
+ *
+ * Default: a backlog, all records readable at once (a drain). With --paced,
+ * the steady state instead: records become readable in groups every 2 ms
+ * at that rate, each group announced like a committed append batch (the
+ * uplink is caught up and reads after every wake-up).
  *
  * Mosquitto runs in its own process on the same cores; the figure is this
  * process's CPU time (process.cpuUsage: user + system, all threads, but the
@@ -30,6 +35,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '500' },
     window: { type: 'string', default: '64' },
     'upstream-max-inflight': { type: 'string', default: '0' },
+    /** Steady state: this many events per second become readable, in groups every 2 ms. */
+    paced: { type: 'string' },
     /** Write a V8 CPU profile of the last plain round to this file. */
     'cpu-prof': { type: 'string' },
   },
@@ -44,19 +51,38 @@ const records: StoredEvent[] = Array.from({ length: EVENTS }, (_, seq) => ({
 }))
 
 /** A SpoolReader over the records above: reads are slices, acks are counted. */
-function memorySpool(onDone: () => void): SpoolReader & { acked: number } {
+function memorySpool(onDone: () => void): SpoolReader & { acked: number; stop(): void } {
   let acked = 0
+  const listeners = new Set<() => void>()
+  const paced = values.paced === undefined ? 0 : Number(values.paced)
+  // Readable so far: all of them for a drain, a growing prefix when paced.
+  let visible = paced > 0 ? 0 : EVENTS
+  let timer: NodeJS.Timeout | null = null
+  if (paced > 0) {
+    const t0 = performance.now()
+    timer = setInterval(() => {
+      const next = Math.min(EVENTS, Math.floor(((performance.now() - t0) / 1000) * paced))
+      if (next === visible) return
+      visible = next
+      for (const l of listeners) l()
+      if (visible === EVENTS && timer !== null) clearInterval(timer)
+    }, 2)
+  }
   return {
     get acked() { return acked },
+    stop() { if (timer !== null) clearInterval(timer) },
     async readAfter(afterSeq, limit) {
-      return records.slice(afterSeq + 1, afterSeq + 1 + limit)
+      return records.slice(afterSeq + 1, Math.min(visible, afterSeq + 1 + limit))
     },
     ack() {
       if (++acked === EVENTS) onDone()
     },
     async noteAttempt() {},
     async reject() { throw new Error('no event is refused in this bench') },
-    onAppend() { return () => {} },
+    onAppend(listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
     stats() {
       return { pending: EVENTS - acked, headSeq: null, nextSeq: EVENTS, appended: EVENTS, acked, rejected: 0 }
     },
@@ -81,6 +107,7 @@ async function round(url: string, mode: Mode, profile: Session | null): Promise<
   let done!: () => void
   const finished = new Promise<void>((resolve) => { done = resolve })
   const spool = memorySpool(() => done())
+  // Paced: the clock starts with the spool, so the uplink connects while the first records come.
   const uplink = createUplink({
     options: options(url, mode === 'batched' ? Number(values.batch) : 0),
     gatewayId: 'gw', spool, log: pino({ level: 'warn' }),
@@ -98,6 +125,7 @@ async function round(url: string, mode: Mode, profile: Session | null): Promise<
     const { profile: p } = await profile.post('Profiler.stop')
     writeFileSync(values['cpu-prof']!, JSON.stringify(p))
   }
+  spool.stop()
   await uplink.stop()
   return { cpuUsPerEvent: (cpu.user + cpu.system) / EVENTS, userUsPerEvent: cpu.user / EVENTS, perSec: EVENTS / sec }
 }
