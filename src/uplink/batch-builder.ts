@@ -153,9 +153,19 @@ class CborWriter {
   /** An unsigned integer, always in the 8-byte form (what cbor-x writes for a bigint). */
   uint64(n: number): void {
     const hi = Math.floor(n / 0x100000000)
-    this.buf[this.at++] = 0x1b
-    this.at = this.buf.writeUInt32BE(hi, this.at)
-    this.at = this.buf.writeUInt32BE(n - hi * 0x100000000, this.at)
+    const lo = n >>> 0
+    const buf = this.buf
+    const at = this.at
+    buf[at] = 0x1b
+    buf[at + 1] = hi >>> 24
+    buf[at + 2] = (hi >>> 16) & 0xff
+    buf[at + 3] = (hi >>> 8) & 0xff
+    buf[at + 4] = hi & 0xff
+    buf[at + 5] = lo >>> 24
+    buf[at + 6] = (lo >>> 16) & 0xff
+    buf[at + 7] = (lo >>> 8) & 0xff
+    buf[at + 8] = lo & 0xff
+    this.at = at + 9
   }
 
   text(s: string): void {
