@@ -6,7 +6,7 @@
  * docs/bench-uplink.md.
  *
  *   npm run build && npx tsx bench/uplink-drain.ts [--events 50000] [--rounds 3] [--batch 500]
- *     [--upstream-max-inflight N] [--cpu-prof DIR] [--out docs/bench-uplink.md]
+ *     [--upstream-max-inflight N] [--window N] [--cpu-prof DIR] [--out docs/bench-uplink.md]
  *
  * The built gateway runs as a child process with its default settings
  * (window 64, capped by Mosquitto's Receive Maximum of 20); the upstream is a
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'docs/bench-uplink.md' },
     /** Sets Mosquitto's max_inflight_messages on the upstream (its Receive Maximum; default 20, 0 = none). */
     'upstream-max-inflight': { type: 'string' },
+    /** Sets the gateway's upstream.window (default: the config default, 64). */
+    window: { type: 'string' },
     /** Write V8 CPU profiles of the gateway process into this folder. */
     'cpu-prof': { type: 'string' },
   },
@@ -67,6 +69,8 @@ interface Result {
   duplicates: number
   /** Gateway process CPU time (user + system) per 1000 events drained. */
   cpuMsPer1000: number | null
+  /** The same for the main (JavaScript) thread alone; the rest is libuv's pool (LevelDB) and V8's helpers. */
+  mainCpuMsPer1000: number | null
 }
 
 /** A persistent-session subscriber that counts distinct event ids, plain or batched. */
@@ -117,13 +121,15 @@ async function round(mode: Mode): Promise<Result> {
   await cloud.stop()
   const gw = await gatewayProcess({
     dir: join(dir, 'gw'), upstreamUrl: cloud.url,
-    extraYaml: mode === 'batched' ? `  batch:\n    maxEvents: ${BATCH}\n` : '',
+    extraYaml: (values.window === undefined ? '' : `  window: ${Number(values.window)}\n`) +
+      (mode === 'batched' ? `  batch:\n    maxEvents: ${BATCH}\n` : ''),
     ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}/${mode}`] } : {}),
   })
   await gw.start()
   try {
     await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => publisher(gw.url, `pub-${i}`, PER_PUBLISHER)))
     const cpu0 = cpuMs(gw.pid)
+    const main0 = cpuMs(gw.pid, gw.pid)
     const t0 = performance.now()
     await cloud.restart()
     const deadline = Date.now() + 300_000
@@ -133,8 +139,10 @@ async function round(mode: Mode): Promise<Result> {
     }
     const drainSec = (sub.stats.last - sub.stats.first) / 1000
     const cpu1 = cpuMs(gw.pid)
+    const main1 = cpuMs(gw.pid, gw.pid)
     return {
       cpuMsPer1000: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) / TOTAL) * 1000,
+      mainCpuMsPer1000: main0 === null || main1 === null ? null : ((main1 - main0) / TOTAL) * 1000,
       mode,
       drainSec,
       drainPerSec: TOTAL / drainSec,
@@ -157,12 +165,12 @@ for (let i = 0; i < ROUNDS; i++) {
   for (const mode of ['plain', 'batched'] as const) {
     const r = await round(mode)
     results.push(r)
-    console.log(`round ${i + 1} ${mode}: ${r.drainPerSec.toFixed(0)} events/s (${r.drainSec.toFixed(2)} s, ${r.messages} messages, first after ${r.firstAfterSec.toFixed(2)} s, ${r.duplicates} duplicates, gateway CPU ${r.cpuMsPer1000?.toFixed(1) ?? '?'} ms per 1000 events)`)
+    console.log(`round ${i + 1} ${mode}: ${r.drainPerSec.toFixed(0)} events/s (${r.drainSec.toFixed(2)} s, ${r.messages} messages, first after ${r.firstAfterSec.toFixed(2)} s, ${r.duplicates} duplicates, gateway CPU ${r.cpuMsPer1000?.toFixed(1) ?? '?'} ms per 1000 events, main thread ${r.mainCpuMsPer1000?.toFixed(1) ?? '?'})`)
   }
 }
 const med = (mode: Mode): number => median(results.filter((r) => r.mode === mode).map((r) => r.drainPerSec))
-const medCpu = (mode: Mode): string => {
-  const xs = results.filter((r) => r.mode === mode).map((r) => r.cpuMsPer1000)
+const medCpu = (mode: Mode, main = false): string => {
+  const xs = results.filter((r) => r.mode === mode).map((r) => (main ? r.mainCpuMsPer1000 : r.cpuMsPer1000))
   return xs.every((x) => x !== null) ? median(xs as number[]).toFixed(1) : '?'
 }
 const ratio = med('batched') / med('plain')
@@ -173,7 +181,7 @@ const doc = `# Uplink backlog drain
 Measured by \`npx tsx bench/uplink-drain.ts ${process.argv.slice(2).join(' ')}\` (after \`npm run build\`), ${new Date().toISOString().slice(0, 10)}.
 
 - Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, ${mosquittoVersion()}.
-- Setup: the built gateway as a child process with default settings (\`upstream.window\` 64, capped by
+- Setup: the built gateway as a child process with default settings (\`upstream.window\` ${values.window ?? 64}, capped by
   Mosquitto's Receive Maximum: ${values['upstream-max-inflight'] === undefined ? '20, its default' : `\`max_inflight_messages ${values['upstream-max-inflight']}\``}), MQTT 5 upstream. With the upstream stopped, ${PUBLISHERS} devices
   publish ${TOTAL.toLocaleString('en')} QoS 1 events of 100 bytes (all PUBACKed, so all in the spool); then the
   upstream Mosquitto starts again on the same port and the gateway drains the backlog. A subscriber
@@ -182,15 +190,16 @@ Measured by \`npx tsx bench/uplink-drain.ts ${process.argv.slice(2).join(' ')}\`
   restart to the first arrival (the gateway's reconnect backoff, up to 1 s here).
 - "gateway CPU": user + system CPU time of the gateway process from the upstream's restart to the
   last arrival, per 1000 events: what the drain costs, less sensitive than rates to other load on
-  the machine.
+  the machine. "of which main thread": the JavaScript thread alone (the rest is LevelDB's work on
+  libuv's thread pool, and V8's helper threads).
 - Plain: one upstream message per event. Batched: \`upstream.batch.maxEvents: ${BATCH}\` (other batch
   settings default). Modes alternate within each round.
 
-| round | mode | drain events/s | drain time | upstream messages | first after | duplicates | gateway CPU ms / 1000 events |
-|---|---|---|---|---|---|---|---|
-${results.map((r, i) => `| ${Math.floor(i / 2) + 1} | ${r.mode} | ${r.drainPerSec.toFixed(0)} | ${r.drainSec.toFixed(2)} s | ${r.messages} | ${r.firstAfterSec.toFixed(2)} s | ${r.duplicates} | ${r.cpuMsPer1000?.toFixed(1) ?? '?'} |`).join('\n')}
-| **median** | plain | **${med('plain').toFixed(0)}** | | | | | **${medCpu('plain')}** |
-| **median** | batched | **${med('batched').toFixed(0)}** | | | | | **${medCpu('batched')}** |
+| round | mode | drain events/s | drain time | upstream messages | first after | duplicates | gateway CPU ms / 1000 events | of which main thread |
+|---|---|---|---|---|---|---|---|---|
+${results.map((r, i) => `| ${Math.floor(i / 2) + 1} | ${r.mode} | ${r.drainPerSec.toFixed(0)} | ${r.drainSec.toFixed(2)} s | ${r.messages} | ${r.firstAfterSec.toFixed(2)} s | ${r.duplicates} | ${r.cpuMsPer1000?.toFixed(1) ?? '?'} | ${r.mainCpuMsPer1000?.toFixed(1) ?? '?'} |`).join('\n')}
+| **median** | plain | **${med('plain').toFixed(0)}** | | | | | **${medCpu('plain')}** | **${medCpu('plain', true)}** |
+| **median** | batched | **${med('batched').toFixed(0)}** | | | | | **${medCpu('batched')}** | **${medCpu('batched', true)}** |
 
 Batched drains **${ratio.toFixed(1)}x** the events per second of plain mode in this run, at
 **${(Number(medCpu('plain')) / Number(medCpu('batched'))).toFixed(1)}x** less gateway CPU per event.
@@ -204,10 +213,10 @@ On a machine shared with other work the rates swing between rounds; compare the 
 await writeFile(values.out!, doc)
 console.log(`wrote ${values.out}`)
 
-/** CPU time (user + system) a process has used, in ms, from /proc; null where there is none. */
-function cpuMs(pid: number): number | null {
+/** CPU time (user + system) a process (or one of its threads) has used, in ms, from /proc; null where there is none. */
+function cpuMs(pid: number, tid?: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000
   } catch {

@@ -144,6 +144,12 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   let cursor = -1
   let reading = false
   let wakeups = 0
+  /**
+   * The last read found nothing after the cursor and no append came during
+   * it: reading again finds nothing until the next wake() (every committed
+   * append wakes the forwarder), so a PUBACK does not start a read.
+   */
+  let drained = false
   let ackedHere = 0
   let recordsInFlight = 0
   let solo: number | null = null
@@ -186,6 +192,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
         if (records.length === readAhead) prefetch = startRead()
         // Nothing new: the spool is drained, unless an append came meanwhile.
         if (records.length === 0 && wakeups === next.seen) {
+          drained = true
           flushGathering()
           return
         }
@@ -309,8 +316,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       for (const e of events) reject(e, `larger than the upstream's Maximum Packet Size (${o.maxPacketSize} bytes)${why}`)
       return
     }
-    o.rate?.take(events.length, packet.payload.byteLength, now())
-    win.sent(flight, now())
+    const t = now()
+    if (o.rate?.limited === true) o.rate.take(events.length, packet.payload.byteLength, t)
+    win.sent(flight, t)
     recordsInFlight += events.length
     o.counters.sent++
     o.client.publish(packet.topic, packet.payload, packet.opts, (err) => onResult(flight, err))
@@ -340,7 +348,20 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     }
     // The suspect went through (or got a real answer): back to the full window.
     if (solo === flight.seq) endSolo()
-    void fill()
+    refill()
+  }
+
+  /**
+   * After a PUBACK: send from the read-ahead right away; go through fill()
+   * (an async function: a promise per call) only when more must be read, and
+   * not at all when the spool has nothing new (caught up: the next append
+   * wakes the forwarder).
+   */
+  function refill(): void {
+    if (reading || state !== 'running') return
+    if (!pump()) return
+    if (drained) flushGathering()
+    else void fill()
   }
 
   function refused(flight: Flight, code: number): void {
@@ -435,6 +456,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     },
     wake() {
       wakeups++
+      drained = false
       void fill()
     },
     pause() {

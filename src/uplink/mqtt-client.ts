@@ -1,52 +1,108 @@
-import { connect, ErrorWithReasonCode, type Packet } from 'mqtt'
-import { encodePublish } from './publish-encoder.js'
+import type { Duplex, Writable } from 'node:stream'
+import { connect, ErrorWithReasonCode, type MqttClient, type Packet } from 'mqtt'
+import { PublishEncoder } from './publish-encoder.js'
+import { createPubackSplitter } from './puback-splitter.js'
 import type { ConnectFn, PublishCallback } from './types.js'
 
 /**
  * One MQTT.js client per connection attempt (reconnectPeriod 0 in the
  * options). MQTT.js does the session: CONNECT/CONNACK, TLS, keepalive,
- * server DISCONNECT. QoS 1 PUBLISHes take a shorter path: the uplink encodes
- * each one into a single buffer (publish-encoder.ts), writes it to the socket
- * with the socket corked until the next check phase of the event loop (so
- * the refills of all PUBACKs from one socket read go out in one writev), and
- * matches PUBACKs by packet id itself. MQTT.js never sees those publishes, so it stores nothing it could re-send
+ * server DISCONNECT. QoS 1 PUBLISHes and their PUBACKs take a shorter path:
+ *
+ * - Out: each PUBLISH is encoded (publish-encoder.ts) into a shared chunk of
+ *   memory, and everything written in one event-loop turn goes to the socket
+ *   as one write in the check phase (setImmediate): the refills of all the
+ *   PUBACKs of one socket read leave in one syscall, without a stream write
+ *   per packet.
+ * - In: the socket's bytes pass through puback-splitter.ts before MQTT.js's
+ *   parser; PUBACKs are matched by packet id here, every other packet goes on
+ *   to MQTT.js in order. MQTT.js builds the stream and pipes it into its
+ *   parser; the client is made with manualConnect and its stream builder
+ *   wrapped, so that this pipe goes through the splitter instead.
+ *
+ * MQTT.js never sees those publishes, so it stores nothing it could re-send
  * behind the spool's back, and its outgoing store stays empty. Packet ids are
  * ours alone: the uplink sends no SUBSCRIBE and no publish through MQTT.js.
  */
+
+/** Size of the shared chunks publishes are encoded into. */
+const CHUNK_BYTES = 64 * 1024
+
 export const connectMqtt: ConnectFn = (url, options, handlers) => {
-  const client = connect(url, options)
-  const protocolVersion = options.protocolVersion === 5 ? 5 : 4
+  const client = connect(url, { ...options, manualConnect: true })
+  const encoder = new PublishEncoder(options.protocolVersion === 5 ? 5 : 4)
   const pending = new Map<number, PublishCallback>()
   let nextId = 1
-  let corked = false
+  /** Encoded publishes not written yet: chunk[from, to). */
+  let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+  let from = 0
+  let to = 0
+  let flushQueued = false
+  /** Whether PUBACKs come through the splitter (else through MQTT.js's packetreceive). */
+  let split = false
   /** end(): send DISCONNECT once the last PUBACK is in. */
   let onSettled: (() => void) | null = null
   /** end(): the connection is gone, whatever the reason: done. */
   let onClosed: (() => void) | null = null
 
+  const onPuback = (messageId: number, code: number): void => {
+    const cb = pending.get(messageId)
+    if (cb === undefined) return
+    pending.delete(messageId)
+    // 0x10 "no matching subscribers" is a success; >= 0x80 a refusal.
+    if (code >= 0x80) cb(new ErrorWithReasonCode(`Publish error: ${code}`, code))
+    else cb(null)
+    if (pending.size === 0) onSettled?.()
+  }
+
+  // MQTT.js calls the builder, then pipes the stream into its parser (a
+  // Writable). Route that pipe through the splitter.
+  const internals = client as unknown as { streamBuilder: (c: MqttClient) => Duplex }
+  const buildStream = internals.streamBuilder
+  internals.streamBuilder = (c) => {
+    const stream = buildStream(c)
+    const pipe = stream.pipe
+    stream.pipe = function <T extends NodeJS.WritableStream>(this: Duplex, parser: T): T {
+      stream.pipe = pipe
+      split = true
+      const toParser = parser as unknown as Writable
+      stream.on('data', createPubackSplitter({
+        puback: onPuback,
+        other: (bytes) => { toParser.write(bytes) },
+      }))
+      return parser
+    }
+    return stream
+  }
+
   client.on('connect', handlers.onConnect)
   client.on('close', () => {
     pending.clear()
+    from = to
     onClosed?.()
     handlers.onClose()
   })
   client.on('error', handlers.onError)
   client.on('disconnect', handlers.onDisconnect)
+  // Only if the stream was not piped as expected (another MQTT.js version).
   client.on('packetreceive', (packet: Packet) => {
-    if (packet.cmd !== 'puback' || packet.messageId === undefined) return
-    const cb = pending.get(packet.messageId)
-    if (cb === undefined) return
-    pending.delete(packet.messageId)
-    const code = packet.reasonCode ?? 0
-    // 0x10 "no matching subscribers" is a success; >= 0x80 a refusal.
-    if (code >= 0x80) cb(new ErrorWithReasonCode(`Publish error: ${code}`, code))
-    else cb(null)
-    if (pending.size === 0) onSettled?.()
+    if (split || packet.cmd !== 'puback' || packet.messageId === undefined) return
+    onPuback(packet.messageId, packet.reasonCode ?? 0)
   })
+  client.connect()
 
-  const uncork = (): void => {
-    corked = false
-    client.stream?.uncork()
+  const flush = (): void => {
+    flushQueued = false
+    writeOut()
+  }
+
+  const writeOut = (): void => {
+    if (to === from) return
+    const stream = client.stream
+    const bytes = chunk.subarray(from, to)
+    from = to
+    // Written bytes are never touched again: later packets go after them, or into a new chunk.
+    if (stream !== undefined && !stream.destroyed) stream.write(bytes)
   }
 
   const takeId = (): number => {
@@ -71,17 +127,22 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
         process.nextTick(cb, new Error('connection is not open'))
         return
       }
+      const size = encoder.measure(topic, payload, opts)
       const id = takeId()
-      const bytes = encodePublish(topic, payload, opts, id, protocolVersion)
-      pending.set(id, cb)
-      if (!corked) {
-        corked = true
-        stream.cork()
-        // After this turn's I/O callbacks: every publish that the PUBACKs of
-        // one socket read freed goes out in a single writev.
-        setImmediate(uncork)
+      if (to + size > chunk.length) {
+        writeOut()
+        chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size))
+        from = 0
+        to = 0
       }
-      stream.write(bytes)
+      to = encoder.write(chunk, to, id)
+      pending.set(id, cb)
+      if (!flushQueued) {
+        flushQueued = true
+        // After this turn's I/O callbacks: every publish that the PUBACKs of
+        // one socket read freed goes out in a single write.
+        setImmediate(flush)
+      }
     },
     destroy,
     end(timeoutMs) {

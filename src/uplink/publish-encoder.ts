@@ -1,13 +1,19 @@
 import type { IClientPublishOptions } from 'mqtt'
 
 /**
- * One QoS 1 PUBLISH packet as a single Buffer, for MQTT 3.1.1 and 5. Pure.
+ * QoS 1 PUBLISH packets as bytes, for MQTT 3.1.1 and 5. Pure apart from its
+ * caches.
  *
  * The uplink writes these straight to the socket instead of going through
  * MQTT.js's publish(): mqtt-packet writes each field of a packet as its own
  * stream chunk (about ten per PUBLISH, each a writev entry), and MQTT.js keeps
- * its own store and a keepalive timer reset per packet. One buffer per packet,
- * corked per tick, is what the profile asked for (docs/bench-core.md).
+ * its own store and a keepalive timer reset per packet. `PublishEncoder`
+ * measures a packet, then writes it into a caller's buffer, so that every
+ * packet of one event-loop turn lands in one buffer and one socket write
+ * (mqtt-client.ts). Strings that repeat from packet to packet (topics,
+ * property names, device ids) are encoded once and copied after that; short
+ * ASCII values (event ids, timestamps) are written byte by byte in JS, which
+ * beats a native call per string at these lengths.
  *
  * Supported: QoS 1, no DUP, no retain (the uplink never sets it), and of the
  * MQTT 5 properties only user properties and content type (all the uplink
@@ -17,7 +23,151 @@ import type { IClientPublishOptions } from 'mqtt'
 const PUBLISH_QOS1 = 0x32
 const PROP_CONTENT_TYPE = 0x03
 const PROP_USER = 0x26
+/** Most distinct strings kept encoded; the cache starts over when it is full. */
+const CACHE_MAX = 4096
+/** Longer strings are encoded each time, so the cache stays small (at most ~4 MiB). */
+const CACHE_LONGEST = 256
+/** Values up to this many UTF-16 units are written in JS when they are ASCII. */
+const SHORT = 48
 
+export class PublishEncoder {
+  readonly protocolVersion: 4 | 5
+  /** Length-prefixed UTF-8 of topics, property names and repeated values. */
+  private readonly cache = new Map<string, Buffer>()
+  /** Property-name entries with their 0x26 identifier in front. */
+  private readonly keys = new Map<string, Buffer>()
+  // The packet measured last, for write().
+  private topic: Buffer = Buffer.alloc(0)
+  private payload: Uint8Array = Buffer.alloc(0)
+  /** User properties, flat: key entry (with 0x26 and length), value, value's UTF-8 length; repeated. */
+  private readonly parts: Array<Buffer | string | number> = []
+  private contentType: Buffer | null = null
+  private propsLen = 0
+  private remaining = 0
+
+  constructor(protocolVersion: 4 | 5) {
+    this.protocolVersion = protocolVersion
+  }
+
+  /** The packet's size in bytes; remembers it for the next write(). */
+  measure(topic: string, payload: Uint8Array, opts: IClientPublishOptions): number {
+    this.topic = this.encoded(topic)
+    this.payload = payload
+    const parts = this.parts
+    parts.length = 0
+    this.contentType = null
+    let propsLen = 0
+    const p = this.protocolVersion === 5 ? opts.properties : undefined
+    if (p !== undefined) {
+      if (p.contentType !== undefined) {
+        this.contentType = this.encoded(p.contentType)
+        propsLen += 1 + this.contentType.length
+      }
+      const user = p.userProperties
+      if (user !== undefined) {
+        for (const key in user) {
+          const entry = this.keyEntry(key)
+          const value = user[key]!
+          if (typeof value === 'string') propsLen += entry.length + this.addValue(entry, value)
+          else for (const v of value) propsLen += entry.length + this.addValue(entry, v)
+        }
+      }
+    }
+    this.propsLen = propsLen
+    const propsHeader = this.protocolVersion === 5 ? varIntSize(propsLen) + propsLen : 0
+    this.remaining = this.topic.length + 2 + propsHeader + payload.byteLength
+    return 1 + varIntSize(this.remaining) + this.remaining
+  }
+
+  /** Writes the packet measured last at `at`; returns the offset after it. */
+  write(buf: Buffer, at: number, messageId: number): number {
+    buf[at++] = PUBLISH_QOS1
+    at = writeVarInt(buf, at, this.remaining)
+    buf.set(this.topic, at)
+    at += this.topic.length
+    buf[at++] = messageId >> 8
+    buf[at++] = messageId & 0xff
+    if (this.protocolVersion === 5) {
+      at = writeVarInt(buf, at, this.propsLen)
+      if (this.contentType !== null) {
+        buf[at++] = PROP_CONTENT_TYPE
+        buf.set(this.contentType, at)
+        at += this.contentType.length
+      }
+      const parts = this.parts
+      for (let i = 0; i < parts.length; i += 3) {
+        const key = parts[i] as Buffer
+        buf.set(key, at)
+        at += key.length
+        const value = parts[i + 1] as string
+        const len = parts[i + 2] as number
+        buf[at++] = len >> 8
+        buf[at++] = len & 0xff
+        if (len === value.length && len <= SHORT) {
+          for (let j = 0; j < len; j++) buf[at + j] = value.charCodeAt(j)
+        } else {
+          buf.write(value, at, len, 'utf8')
+        }
+        at += len
+      }
+    }
+    buf.set(this.payload, at)
+    return at + this.payload.byteLength
+  }
+
+  /** One packet in a buffer of its own. */
+  encode(topic: string, payload: Uint8Array, opts: IClientPublishOptions, messageId: number): Buffer {
+    const buf = Buffer.allocUnsafe(this.measure(topic, payload, opts))
+    this.write(buf, 0, messageId)
+    return buf
+  }
+
+  /** Queues one user property value; returns its encoded size with the length prefix. */
+  private addValue(entry: Buffer, value: string): number {
+    const len = value.length <= SHORT && isAscii(value) ? value.length : Buffer.byteLength(value)
+    this.parts.push(entry, value, len)
+    return 2 + len
+  }
+
+  private encoded(s: string): Buffer {
+    let b = this.cache.get(s)
+    if (b === undefined) {
+      const len = Buffer.byteLength(s)
+      b = Buffer.allocUnsafe(2 + len)
+      b.writeUInt16BE(len, 0)
+      b.write(s, 2, len, 'utf8')
+      if (s.length <= CACHE_LONGEST) {
+        if (this.cache.size >= CACHE_MAX) this.cache.clear()
+        this.cache.set(s, b)
+      }
+    }
+    return b
+  }
+
+  private keyEntry(key: string): Buffer {
+    let b = this.keys.get(key)
+    if (b === undefined) {
+      const s = this.encoded(key)
+      b = Buffer.allocUnsafe(1 + s.length)
+      b[0] = PROP_USER
+      b.set(s, 1)
+      if (key.length <= CACHE_LONGEST) {
+        if (this.keys.size >= CACHE_MAX) this.keys.clear()
+        this.keys.set(key, b)
+      }
+    }
+    return b
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
+  return true
+}
+
+const encoders = { 4: new PublishEncoder(4), 5: new PublishEncoder(5) }
+
+/** One QoS 1 PUBLISH packet as a single Buffer. */
 export function encodePublish(
   topic: string,
   payload: Uint8Array,
@@ -25,64 +175,7 @@ export function encodePublish(
   messageId: number,
   protocolVersion: 4 | 5,
 ): Buffer {
-  const topicLen = Buffer.byteLength(topic)
-  let propsLen = 0
-  let userProps: Record<string, string | string[]> | undefined
-  let contentType: string | undefined
-  if (protocolVersion === 5) {
-    const p = opts.properties
-    if (p !== undefined) {
-      userProps = p.userProperties
-      contentType = p.contentType
-      if (contentType !== undefined) propsLen += 3 + Buffer.byteLength(contentType)
-      if (userProps !== undefined) {
-        for (const key in userProps) {
-          const value = userProps[key]!
-          const keyLen = Buffer.byteLength(key)
-          if (Array.isArray(value)) {
-            for (const v of value) propsLen += 5 + keyLen + Buffer.byteLength(v)
-          } else {
-            propsLen += 5 + keyLen + Buffer.byteLength(value)
-          }
-        }
-      }
-    }
-  }
-  const propsHeader = protocolVersion === 5 ? varIntSize(propsLen) + propsLen : 0
-  const remaining = 2 + topicLen + 2 + propsHeader + payload.byteLength
-  const total = 1 + varIntSize(remaining) + remaining
-  const buf = Buffer.allocUnsafe(total)
-  let at = 0
-  buf[at++] = PUBLISH_QOS1
-  at = writeVarInt(buf, at, remaining)
-  at = writeString(buf, at, topic, topicLen)
-  buf.writeUInt16BE(messageId, at)
-  at += 2
-  if (protocolVersion === 5) {
-    at = writeVarInt(buf, at, propsLen)
-    if (contentType !== undefined) {
-      buf[at++] = PROP_CONTENT_TYPE
-      at = writeString(buf, at, contentType, Buffer.byteLength(contentType))
-    }
-    if (userProps !== undefined) {
-      for (const key in userProps) {
-        const value = userProps[key]!
-        for (const v of Array.isArray(value) ? value : [value]) {
-          buf[at++] = PROP_USER
-          at = writeString(buf, at, key, Buffer.byteLength(key))
-          at = writeString(buf, at, v, Buffer.byteLength(v))
-        }
-      }
-    }
-  }
-  buf.set(payload, at)
-  return buf
-}
-
-function writeString(buf: Buffer, at: number, s: string, len: number): number {
-  buf.writeUInt16BE(len, at)
-  if (len > 0) buf.write(s, at + 2, len, 'utf8')
-  return at + 2 + len
+  return encoders[protocolVersion].encode(topic, payload, opts, messageId)
 }
 
 function writeVarInt(buf: Buffer, at: number, n: number): number {

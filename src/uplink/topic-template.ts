@@ -71,11 +71,40 @@ export function compileTopicTemplate(template: string, gatewayId: string): Upstr
     const topic = only.text
     return () => topic
   }
-  return (deviceTopic, clientId) => {
+  const build = (deviceTopic: string, clientId: string): string | null => {
     let out = ''
     for (const part of parts) {
       out += 'text' in part ? part.text : part.name === 'topic' ? deviceTopic : clientId
     }
     return topicNameProblem(out) === null ? out : null
   }
+  // Devices publish to the same few topics over and over: remember the results
+  // (per client id only when the template uses it).
+  const usesClient = parts.some((p) => 'name' in p && p.name === 'clientId')
+  const byClient = new Map<string, Map<string, string | null>>()
+  let cached = 0
+  return (deviceTopic, clientId) => {
+    const key = usesClient ? clientId : ''
+    if (deviceTopic.length + key.length > CACHE_LONGEST) return build(deviceTopic, clientId)
+    let topics = byClient.get(key)
+    let out = topics?.get(deviceTopic)
+    if (out !== undefined) return out
+    out = build(deviceTopic, clientId)
+    if (++cached > CACHE_MAX) {
+      byClient.clear()
+      cached = 1
+      topics = undefined
+    }
+    if (topics === undefined) {
+      topics = new Map()
+      byClient.set(key, topics)
+    }
+    topics.set(deviceTopic, out)
+    return out
+  }
 }
+
+/** Most upstream topics remembered; the cache starts over past this. */
+const CACHE_MAX = 10_000
+/** Longer device topics (with the client id, when used) are not remembered: the cache stays small. */
+const CACHE_LONGEST = 256

@@ -2,7 +2,7 @@ import t from 'tap'
 import { ErrorCodes, isOutpostError } from '../../src/errors.js'
 import type { StoredEvent } from '../../src/spool/types.js'
 import { batchEventBytes, batchOverheadBytes, compileBatchTopic, createBatchBuilder } from '../../src/uplink/batch-builder.js'
-import { decodeBatch } from '../../src/wire/batch-codec.js'
+import { decodeBatch, encodeBatch } from '../../src/wire/batch-codec.js'
 
 /** Batch packets: topic, properties, and the size bound the forwarder packs by. */
 
@@ -60,5 +60,35 @@ t.test('the size bound is an upper bound of the encoded batch', async (t) => {
     const size = build(events, events.map(() => true)).payload.byteLength
     t.ok(size <= bound, `${events.length} events: ${size} <= ${bound}`)
     t.ok(bound - size < 64 + events.length * 48, 'and not far above it')
+  }
+})
+
+t.test('the same bytes as the codec (cbor-x) writes, for every shape of event', async (t) => {
+  const long = 'x'.repeat(300)
+  const events: StoredEvent[] = [
+    event(1),
+    event(2, { id: 'gw-1-2', clientId: '', topic: 'a', payload: Buffer.alloc(0), qos: 0 }),
+    event(3, { clientId: 'c'.repeat(23), topic: 't'.repeat(24), payload: Buffer.alloc(255, 7), qos: 2 }),
+    event(4, { clientId: 'c'.repeat(48), topic: 't'.repeat(49), payload: Buffer.alloc(256, 8), acceptedAt: 5 }),
+    event(5, { topic: long, payload: Buffer.alloc(70_000, 9), acceptedAt: 2 ** 40 + 3 }),
+    event(6, { clientId: 'ü'.repeat(30), topic: '😀/€', meta: { a: 'b', 'device-type': 'thermo', long, 'x-ü': 'ÿ' } }),
+    event(7, { meta: {} }),
+    event(8, { payload: new Uint8Array([1, 2, 3]) }),
+  ]
+  const build = createBatchBuilder({ gatewayId: 'gateway-ü', topic: 't', protocolVersion: 5 })
+  const historical = events.map((_, i) => i % 3 === 0)
+  const expected = encodeBatch('gateway-ü', events.map((e, i) => ({
+    id: e.id, clientId: e.clientId, topic: e.topic, acceptedAt: e.acceptedAt, qos: e.qos, retain: e.retain,
+    payload: e.payload, historical: historical[i]!, ...(e.meta === undefined ? {} : { meta: e.meta }),
+  })))
+  t.ok(build(events, historical).payload.equals(expected), 'mixed events: same bytes')
+  // Row counts that need a one-byte and a two-byte array length.
+  for (const n of [23, 24, 255, 256, 600]) {
+    const many = Array.from({ length: n }, (_, i) => event(i))
+    const flags = many.map(() => false)
+    const want = encodeBatch('gw', many.map((e) => ({
+      id: e.id, clientId: e.clientId, topic: e.topic, acceptedAt: e.acceptedAt, qos: e.qos, retain: e.retain, payload: e.payload, historical: false,
+    })))
+    t.ok(createBatchBuilder({ gatewayId: 'gw', topic: 't', protocolVersion: 4 })(many, flags).payload.equals(want), `${n} events: same bytes`)
   }
 })

@@ -93,6 +93,37 @@ t.test('waits for appends when the spool is drained, reads nothing meanwhile', a
   t.same(s.calls.map((c) => c.id), ['gw-1-0', 'gw-1-1', 'gw-1-2'])
 })
 
+t.test('caught up: PUBACKs start no spool read; the next append does, and a refused record still retries', async (t) => {
+  const s = setup(t) // window 3
+  for (let i = 0; i < 2; i++) s.spool.append()
+  s.fwd.start()
+  await until(() => s.calls.length === 2)
+  // With room in the window the forwarder reads once more, finds nothing, and stops.
+  let reads = s.spool.reads
+  await until(() => {
+    const settled = s.spool.reads === reads
+    reads = s.spool.reads
+    return settled
+  })
+  t.ok(reads >= 2, 'read until nothing was left')
+  for (const c of s.calls) c.cb(null)
+  await until(() => s.spool.acks.length === 2)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(s.spool.reads, reads, 'no read after the PUBACKs: nothing was appended')
+  s.spool.append()
+  s.fwd.wake()
+  await until(() => s.calls.length === 3)
+  t.equal(s.calls[2]!.id, 'gw-1-2')
+  t.ok(s.spool.reads > reads, 'the append was read')
+  // A transient refusal while caught up: the record goes again after retryDelayMs.
+  s.calls[2]!.cb(refusal(0x97))
+  await until(() => s.calls.length === 4)
+  t.equal(s.calls[3]!.id, 'gw-1-2', 'the refused record is sent again')
+  s.calls[3]!.cb(null)
+  await until(() => s.spool.acks.length === 3)
+  t.same(s.spool.acks, [0, 1, 2])
+})
+
 t.test('permanent refusal (0x87): rejected at once with reason and code, slot freed', async (t) => {
   const s = setup(t, { window: 1 })
   s.spool.append()

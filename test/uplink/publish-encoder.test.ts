@@ -1,6 +1,6 @@
 import t from 'tap'
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet'
-import { encodePublish } from '../../src/uplink/publish-encoder.js'
+import { encodePublish, PublishEncoder } from '../../src/uplink/publish-encoder.js'
 
 /** Our one-buffer PUBLISH encoder against mqtt-packet's parser (what brokers' clients agree on). */
 
@@ -63,4 +63,30 @@ t.test('remaining length over one and two varint bytes', async (t) => {
 t.test('repeated user property values', async (t) => {
   const p = parse(encodePublish('t', Buffer.alloc(0), { qos: 1, properties: { userProperties: { k: ['a', 'b'] } } }, 2, 5), 5)
   t.same(p.properties?.userProperties, { k: ['a', 'b'] })
+})
+
+t.test('many packets into one buffer, one after the other; long and repeated strings', async (t) => {
+  const enc = new PublishEncoder(5)
+  const buf = Buffer.alloc(1 << 20)
+  let at = 0
+  const sent: Array<{ topic: string; props: Record<string, string>; payload: Buffer; id: number }> = []
+  for (let i = 0; i < 300; i++) {
+    const topic = i % 3 === 0 ? `long/${'t'.repeat(300 + i)}` : `short/${i % 5}/é`
+    const props = { 'outpost-id': `gw-1-${i}`, 'outpost-client': i % 2 === 0 ? 'dév' : 'c'.repeat(60), [`outpost-${'k'.repeat(i % 4 === 0 ? 300 : 3)}`]: 'v' }
+    const payload = Buffer.alloc(i, i % 256)
+    const size = enc.measure(topic, payload, { qos: 1, properties: { userProperties: props } })
+    const end = enc.write(buf, at, i + 1)
+    t.equal(end - at, size, `packet ${i}: measured size written`)
+    at = end
+    sent.push({ topic, props, payload, id: i + 1 })
+  }
+  const parser = mqttPacket.parser({ protocolVersion: 5 })
+  const packets: IPublishPacket[] = []
+  parser.on('packet', (p) => packets.push(p as IPublishPacket))
+  parser.on('error', (e) => t.fail(e.message))
+  parser.parse(buf.subarray(0, at))
+  t.equal(packets.length, sent.length)
+  t.ok(packets.every((p, i) => p.topic === sent[i]!.topic && p.messageId === sent[i]!.id &&
+    Buffer.from(p.payload as Buffer).equals(sent[i]!.payload) &&
+    JSON.stringify(p.properties?.userProperties) === JSON.stringify(sent[i]!.props)), 'every packet parses back as written')
 })

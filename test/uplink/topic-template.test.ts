@@ -55,3 +55,30 @@ t.test('topicNameProblem', async (t) => {
   t.match(topicNameProblem('a/+/c'), /wildcard/)
   t.match(topicNameProblem(''), /empty/)
 })
+
+t.test('results are remembered per device topic, and per client id when the template uses it', async (t) => {
+  const byTopic = compileTopicTemplate('up/{gatewayId}/{topic}', 'gw')
+  for (let i = 0; i < 3; i++) {
+    t.equal(byTopic('a/b', 'dev-1'), 'up/gw/a/b')
+    t.equal(byTopic('a/b', 'dev-2'), 'up/gw/a/b')
+    t.equal(byTopic('a/+', 'dev-1'), null, 'an invalid result is remembered as invalid')
+  }
+  const byClient = compileTopicTemplate('up/{clientId}/{topic}', 'gw')
+  for (let i = 0; i < 3; i++) {
+    t.equal(byClient('a', 'dev-1'), 'up/dev-1/a')
+    t.equal(byClient('a', 'dev-2'), 'up/dev-2/a')
+    t.equal(byClient('a', 'x#'), null)
+  }
+  // Past the cache's size the results stay right.
+  for (let i = 0; i < 25_000; i++) {
+    if (byClient(`t/${i}`, `d${i % 7}`) !== `up/d${i % 7}/t/${i}`) t.fail(`wrong topic for t/${i}`)
+  }
+  t.equal(byClient('a', 'dev-1'), 'up/dev-1/a')
+  // Long topics are built each time (not kept), with the same result.
+  const long = `l/${'x'.repeat(400)}`
+  for (let i = 0; i < 3; i++) {
+    t.equal(byTopic(long, 'dev-1'), `up/gw/${long}`)
+    t.equal(byClient('a', `c${'y'.repeat(300)}`), `up/c${'y'.repeat(300)}/a`)
+    t.equal(byTopic(`${long}/#`, 'dev-1'), null)
+  }
+})
