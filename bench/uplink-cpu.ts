@@ -96,7 +96,7 @@ function options(url: string, batch: number): UplinkOptions {
     window: Number(values.window), envelope: 'auto',
     reconnect: { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2, jitter: 0 },
     ackTimeoutMs: 30_000, rejected: { maxAttempts: 5, retryDelayMs: 1000 }, tls: null,
-    batch: { maxEvents: batch, maxBytes: 131_072, lingerMs: 20, topic: 'outpost/{gatewayId}/batch' },
+    batch: { maxEvents: batch, maxBytes: 131_072, lingerMs: 20, window: Number(values.window), topic: 'outpost/{gatewayId}/batch' },
     rateLimit: { eventsPerSec: 0, bytesPerSec: 0 }, historicalAfterMs: null, poisonAfterDrops: 3,
   }
 }

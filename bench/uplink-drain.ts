@@ -9,7 +9,7 @@
  *     [--upstream-max-inflight N] [--window N] [--cpu-prof DIR] [--out docs/bench-uplink.md]
  *
  * The built gateway runs as a child process with its default settings
- * (window 64, capped by Mosquitto's Receive Maximum of 20); the upstream is a
+ * (default window, capped by Mosquitto's Receive Maximum of 20); the upstream is a
  * private Mosquitto with persistence, stopped while the backlog is written and
  * started again on the same port; a counting subscriber (MQTT 5, persistent
  * session, QoS 1) decodes batches and counts distinct event ids. Everything
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'docs/bench-uplink.md' },
     /** Sets Mosquitto's max_inflight_messages on the upstream (its Receive Maximum; default 20, 0 = none). */
     'upstream-max-inflight': { type: 'string' },
-    /** Sets the gateway's upstream.window (default: the config default, 64). */
+    /** Sets the gateway's upstream.window (default: the config default, 1024); batched mode uses upstream.batch.window (16). */
     window: { type: 'string' },
     /** Write V8 CPU profiles of the gateway process into this folder. */
     'cpu-prof': { type: 'string' },

@@ -452,6 +452,21 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
+  /** Records the last store read moved to quarantine. */
+  let readQuarantined = 0
+
+  /**
+   * readRange, again while a read came back empty only because every record
+   * it met was quarantined: an empty answer must mean nothing committed is
+   * left after the cursor (the uplink then waits for the next append).
+   */
+  async function readCommitted(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    for (;;) {
+      const out = await readRange(afterSeq, limit)
+      if (out.length > 0 || readQuarantined === 0) return out
+    }
+  }
+
   async function readRange(afterSeq: number, limit: number): Promise<StoredEvent[]> {
     await health.settled()
     await maintenance
@@ -465,6 +480,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const cached = tail.read(start, end, limit, isRemoved)
     if (cached !== null) return cached
     const out: StoredEvent[] = []
+    readQuarantined = 0
     const noteSize = sizes.begin(start)
     let readBytes = 0
     // An async step per record, not nextv: LevelDB steps over a damaged block and
@@ -482,6 +498,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
         await quarantineRecord(key, raw, err)
+        readQuarantined++
         markRemoved(seq)
         pending--
         bytes = Math.max(0, bytes - key.length - raw.length)
@@ -637,11 +654,11 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
       assertOpen()
       try {
-        return await readRange(afterSeq, limit)
+        return await readCommitted(afterSeq, limit)
       } catch (err) {
         if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
         await repairLive(err)
-        return await readRange(afterSeq, limit)
+        return await readCommitted(afterSeq, limit)
       }
     },
 

@@ -122,10 +122,18 @@ interface Flight {
   events: StoredEvent[]
   /** Refusals so far (from the records' stored attempt counts). */
   attempts: number
+  /** Payload bytes of the message while it is in flight. */
+  bytes?: number
 }
 
 /** Delay before reading again after a failed spool read. */
 const READ_RETRY_MS = 1000
+/**
+ * Payload bytes in flight at most (one message is always allowed): the window
+ * counts messages, and 1,024 of the largest payloads would be a quarter of a GB
+ * queued in the socket.
+ */
+export const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 /** Fewest records read from the spool at once. */
 const READ_AHEAD_MIN = 256
 /** Most records read from the spool at once. */
@@ -152,6 +160,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   let drained = false
   let ackedHere = 0
   let recordsInFlight = 0
+  let bytesInFlight = 0
   let solo: number | null = null
   let ackTimer: NodeJS.Timeout | null = null
   let readTimer: NodeJS.Timeout | null = null
@@ -230,7 +239,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
    * read-ahead is used up and more should be read; false to stop for now.
    */
   function pump(): boolean {
-    while (win.free() > 0) {
+    while (win.free() > 0 && (bytesInFlight < MAX_BYTES_IN_FLIGHT || win.inFlight === 0)) {
       if (!rateAllows()) return false
       if (solo !== null || batch === undefined) {
         const event = nextRecord()
@@ -320,6 +329,8 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     if (o.rate?.limited === true) o.rate.take(events.length, packet.payload.byteLength, t)
     win.sent(flight, t)
     recordsInFlight += events.length
+    flight.bytes = packet.payload.byteLength
+    bytesInFlight += flight.bytes
     o.counters.sent++
     o.client.publish(packet.topic, packet.payload, packet.opts, (err) => onResult(flight, err))
     ackTimer ??= setTimeout(checkAcks, o.ackTimeoutMs)
@@ -332,6 +343,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   function onResult(flight: Flight, err: Error | null | undefined): void {
     if (state === 'closed' || win.settle(flight.seq) === undefined) return
     recordsInFlight -= flight.events.length
+    bytesInFlight -= flight.bytes ?? 0
     if (err == null) {
       for (const e of flight.events) o.spool.ack(e.seq)
       o.counters.acked += flight.events.length

@@ -279,3 +279,20 @@ t.test('a read of large records stops at a byte bound; the next read goes on in 
   t.same(seqs, Array.from({ length: 40 }, (_, i) => i), 'all 40, in order, across reads')
   await spool.close()
 })
+
+t.test('a read whose records were all unreadable reads on: an empty answer means nothing is left', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  for (let i = 0; i < 10; i++) await spool.append(ev('a', i))
+  await spool.close()
+  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const e = db.sublevel<string, Uint8Array>('e', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  // Garbled behind the spool's back after a clean close: found only when read.
+  await e.put(seqKey(3), new Uint8Array([0xff, 0x00, 0x13]))
+  await e.put(seqKey(4), new Uint8Array([0xff, 0x00, 0x14]))
+  await db.close()
+  const { spool: again, cap } = await open(dir)
+  t.same((await again.readAfter(2, 2)).map((r) => r.seq), [5, 6], 'both records of the first try were quarantined; the read went on')
+  t.equal(cap.find('unreadable event record moved to quarantine').length, 2)
+  await again.close()
+})
