@@ -1,4 +1,5 @@
 import { decode, encode } from 'cbor-x'
+import { CborWriter } from '../wire/cbor-writer.js'
 import type { StoredEvent } from './types.js'
 
 /**
@@ -10,13 +11,37 @@ import type { StoredEvent } from './types.js'
  */
 const VERSION = 1
 
+/**
+ * Written field by field (wire/cbor-writer.ts), the same bytes cbor-x gives for
+ * the array (test/spool/record-codec.test.ts compares them): no array per
+ * record for cbor-x and no copy of its shared output buffer. acceptedAt is a
+ * float64 as cbor-x writes it, so decode gives a number.
+ */
 export function encodeRecord(e: StoredEvent): Uint8Array {
-  const fields: unknown[] = [VERSION, e.id, e.clientId, e.topic, e.payload, e.qos, e.retain, e.acceptedAt, e.attempts ?? 0]
-  if (e.meta !== undefined || e.upstreamTopic !== undefined) fields.push(e.meta ?? null)
-  if (e.upstreamTopic !== undefined) fields.push(e.upstreamTopic)
-  const bytes = encode(fields)
-  // cbor-x returns a view into a shared buffer: copy before keeping it.
-  return Uint8Array.prototype.slice.call(bytes)
+  const extra = e.upstreamTopic !== undefined ? 2 : e.meta !== undefined ? 1 : 0
+  let bound = 1 + 1 + 5 + e.id.length * 3 + 5 + e.clientId.length * 3 + 5 + e.topic.length * 3 + 5 + e.payload.byteLength + 1 + 1 + 9 + 9 + 1
+  if (e.meta !== undefined) for (const key in e.meta) bound += 10 + key.length * 3 + e.meta[key]!.length * 3
+  if (e.upstreamTopic !== undefined) bound += 5 + e.upstreamTopic.length * 3
+  const w = new CborWriter(bound + 4)
+  const buf = w.buf
+  buf[w.at++] = 0x80 | (9 + extra)
+  w.uint(VERSION)
+  w.text(e.id)
+  w.text(e.clientId)
+  w.text(e.topic)
+  w.byteString(e.payload)
+  w.uint(e.qos)
+  buf[w.at++] = e.retain ? 0xf5 : 0xf4
+  const t = e.acceptedAt
+  if (Number.isInteger(t) && t >= 0 && t <= 0xffffffff) w.uint(t)
+  else w.float64(t)
+  w.uint(e.attempts ?? 0)
+  if (extra > 0) {
+    if (e.meta === undefined) buf[w.at++] = 0xf6
+    else w.stringMap(e.meta)
+  }
+  if (e.upstreamTopic !== undefined) w.text(e.upstreamTopic)
+  return w.done()
 }
 
 export class RecordDecodeError extends Error {}

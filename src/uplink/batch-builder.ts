@@ -4,6 +4,7 @@ import { BATCH_CONTENT_TYPE, BATCH_MARKER, BATCH_VERSION } from '../wire/batch-c
 import { ErrorCodes, OutpostError } from '../errors.js'
 import type { OutgoingPacket } from './packet-builder.js'
 import { topicNameProblem } from './topic-template.js'
+import { CborWriter, utf8Bytes } from '../wire/cbor-writer.js'
 
 /**
  * Batched mode (`upstream.batch`): many events in one upstream message, in
@@ -62,20 +63,8 @@ export function createBatchBuilder(opts: { gatewayId: string; topic: string; pro
       w.uint(e.qos)
       buf[w.at++] = e.retain ? 0xf5 : 0xf4
       w.byteString(e.payload)
-      const meta = e.meta
-      if (meta === undefined) {
-        buf[w.at++] = 0xf6 // null
-      } else {
-        const keys = Object.keys(meta)
-        // A map with a two-byte length, as cbor-x writes objects.
-        buf[w.at++] = 0xb9
-        buf[w.at++] = keys.length >> 8
-        buf[w.at++] = keys.length & 0xff
-        for (const key of keys) {
-          w.text(key)
-          w.text(meta[key]!)
-        }
-      }
+      if (e.meta === undefined) buf[w.at++] = 0xf6 // null
+      else w.stringMap(e.meta)
       buf[w.at++] = historical[i] === true ? 0xf5 : 0xf4
     }
     const payload = w.done()
@@ -103,104 +92,6 @@ function eventBound(e: StoredEvent): number {
     for (const key in e.meta) n += 10 + key.length * 3 + e.meta[key]!.length * 3
   }
   return n
-}
-
-/** Strings up to this many UTF-16 units are measured and copied in JS when they are ASCII. */
-const SHORT = 48
-
-/** UTF-8 length; short ASCII strings (nearly all client ids and topics) without a native call. */
-function utf8Bytes(s: string): number {
-  if (s.length > SHORT) return Buffer.byteLength(s)
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s)
-  return s.length
-}
-
-/** CBOR into one buffer of a known upper bound. */
-class CborWriter {
-  readonly buf: Buffer
-  at = 0
-  constructor(bound: number) {
-    this.buf = Buffer.allocUnsafe(bound)
-  }
-
-  bytes(b: Uint8Array | number[]): void {
-    this.buf.set(b, this.at)
-    this.at += b.length
-  }
-
-  /** A major type's header with the shortest argument. */
-  head(major: number, n: number): void {
-    const buf = this.buf
-    if (n < 24) {
-      buf[this.at++] = major | n
-    } else if (n < 0x100) {
-      buf[this.at++] = major | 24
-      buf[this.at++] = n
-    } else if (n < 0x10000) {
-      buf[this.at++] = major | 25
-      buf[this.at++] = n >> 8
-      buf[this.at++] = n & 0xff
-    } else {
-      buf[this.at++] = major | 26
-      this.at = buf.writeUInt32BE(n, this.at)
-    }
-  }
-
-  uint(n: number): void {
-    this.head(0x00, n)
-  }
-
-  /** An unsigned integer, always in the 8-byte form (what cbor-x writes for a bigint). */
-  uint64(n: number): void {
-    const hi = Math.floor(n / 0x100000000)
-    const lo = n >>> 0
-    const buf = this.buf
-    const at = this.at
-    buf[at] = 0x1b
-    buf[at + 1] = hi >>> 24
-    buf[at + 2] = (hi >>> 16) & 0xff
-    buf[at + 3] = (hi >>> 8) & 0xff
-    buf[at + 4] = hi & 0xff
-    buf[at + 5] = lo >>> 24
-    buf[at + 6] = (lo >>> 16) & 0xff
-    buf[at + 7] = (lo >>> 8) & 0xff
-    buf[at + 8] = lo & 0xff
-    this.at = at + 9
-  }
-
-  text(s: string): void {
-    const buf = this.buf
-    const n = s.length
-    if (n <= SHORT) {
-      let ascii = true
-      for (let i = 0; i < n; i++) {
-        if (s.charCodeAt(i) > 0x7f) {
-          ascii = false
-          break
-        }
-      }
-      if (ascii) {
-        this.head(0x60, n)
-        const at = this.at
-        for (let i = 0; i < n; i++) buf[at + i] = s.charCodeAt(i)
-        this.at = at + n
-        return
-      }
-    }
-    this.head(0x60, Buffer.byteLength(s))
-    this.at += buf.write(s, this.at, 'utf8')
-  }
-
-  byteString(b: Uint8Array): void {
-    this.head(0x40, b.byteLength)
-    this.buf.set(b, this.at)
-    this.at += b.byteLength
-  }
-
-  /** The bytes written: a view on the buffer, which is not written again. */
-  done(): Buffer {
-    return this.buf.subarray(0, this.at)
-  }
 }
 
 /** Fixed bytes of a batch besides its events: tag, array headers, marker, version, gateway id. */
