@@ -5,7 +5,7 @@ import v8 from 'node:v8'
 // surviving young-generation collections, and V8 answers by growing its young
 // generation to its maximum (32 MB), where it stays while the gateway idles.
 // The young generation keeps its initial size while the modules load; it may
-// grow again once a command runs (see docs/operations.md, "Memory").
+// grow again once a command runs (see "Memory" in docs/architecture.md).
 v8.setFlagsFromString('--semi-space-growth-factor=1')
 const { runCli } = await import('./run.js')
 

@@ -48,7 +48,7 @@ function isDamage(err: unknown): boolean {
  * uncompressed table blocks (filled by reads), `writeBufferSize` the memtable
  * (filled by writes; the write-ahead log holds the same bytes on disk). Both
  * live outside V8's heap, in the process's RSS. See "Memory" in
- * docs/operations.md.
+ * docs/architecture.md.
  */
 export interface DbMemory {
   cacheSize: number
