@@ -5,9 +5,7 @@ import { createIngest, type IngestStats } from './broker/ingest.js'
 import { createSessionStore } from './broker/session-store.js'
 import { createForwardPredicate } from './broker/topic-filter.js'
 import { resolveClientId, type OutpostConfig } from './config/index.js'
-import { createChecker } from './contracts/checker.js'
-import { openDeadLetterStore, type DeadLetterStats } from './contracts/dead-letter.js'
-import { loadContracts } from './contracts/loader.js'
+import type { DeadLetterStats } from './contracts/dead-letter.js'
 import type { ContractGate } from './contracts/types.js'
 import { startStatusLog } from './observability/status-log.js'
 import { openSpool, type Spool } from './spool/spool.js'
@@ -61,8 +59,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   try {
     // Contracts first: a broken one stops start-up before any store is opened.
+    // The contract code (ajv, the AsyncAPI schema, the dead-letter store) is
+    // imported only when contracts are on, so a gateway without them never
+    // holds it in memory.
     const contractsDir = config.contracts.dir === null ? null : resolve(opts.cwd ?? process.cwd(), config.contracts.dir)
-    const contracts = contractsDir === null ? null : loadContracts(contractsDir, { cwd: opts.cwd ?? process.cwd() })
+    const contracts = contractsDir === null ? null
+      : (await import('./contracts/loader.js')).loadContracts(contractsDir, { cwd: opts.cwd ?? process.cwd() })
 
     const spool = await openSpool({
       dir: join(dataDir, 'spool'),
@@ -87,6 +89,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     let gate: ContractGate | undefined
     let deadLetterStats: (() => DeadLetterStats) | undefined
     if (contracts !== null) {
+      const [{ openDeadLetterStore }, { createChecker }] = await Promise.all([import('./contracts/dead-letter.js'), import('./contracts/checker.js')])
       const dlq = await openDeadLetterStore({
         dir: join(dataDir, 'dlq'),
         log: log.child({ part: 'dlq' }),

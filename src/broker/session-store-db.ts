@@ -2,7 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createGroupCommit } from '../spool/group-commit.js'
-import { openDb, writeOps, type WriteOp } from '../spool/open-db.js'
+import { openDb, SMALL_DB_MEMORY, writeOps, type WriteOp } from '../spool/open-db.js'
 
 export type SessionDb = ClassicLevel<string, Uint8Array>
 
@@ -11,7 +11,9 @@ export type Op = WriteOp
 
 /** Open (creating the directory); a store LevelDB calls corrupt is repaired once. */
 export async function openSessionDb(dir: string, log: Logger): Promise<SessionDb> {
-  const { db } = await openDb(dir, log, { label: 'session store', code: ErrorCodes.SESSION_STORE_OPEN })
+  // Sessions are small and change only when devices connect or subscribe: a
+  // small block cache and memtable (see SMALL_DB_MEMORY).
+  const { db } = await openDb(dir, log, { label: 'session store', code: ErrorCodes.SESSION_STORE_OPEN }, { memory: SMALL_DB_MEMORY })
   return db
 }
 

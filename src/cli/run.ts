@@ -1,12 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ErrorCodes, OutpostError } from '../errors.js'
-import { consumeCommand } from './consume.js'
+import { allowYoungGenerationGrowth } from '../observability/memory.js'
 import { ExitCodes } from './exit-codes.js'
-import { startCommand } from './start.js'
-import { dlqCommand } from './dlq.js'
-import { docsCommand } from './docs.js'
-import { simulateCommand } from './simulate.js'
 
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -44,10 +40,17 @@ function version(): string {
   return pkg.version
 }
 
+// Each command is imported when it runs: a long-running `start` never holds the
+// code (and the heap) of consume, dlq, docs and simulate, which pull in the
+// contract tools, ajv for AsyncAPI and an MQTT client of their own.
+
 /** Parses the command line and runs one command; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // main.ts kept V8's young generation small while the modules loaded; every
+  // command but start (which does it once the gateway runs) lets it grow now.
+  if (argv[0] !== 'start') allowYoungGenerationGrowth()
   // consume has its own options, parsed by the command.
-  if (argv[0] === 'consume') return await consumeCommand(argv.slice(1), io)
+  if (argv[0] === 'consume') return await (await import('./consume.js')).consumeCommand(argv.slice(1), io)
   let parsed
   try {
     parsed = parseArgs({
@@ -89,18 +92,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     switch (command) {
       case 'start':
         if (rest.length > 0) throw new OutpostError(ErrorCodes.CLI_USAGE, `start takes no arguments, got "${rest.join(' ')}"`)
-        return await startCommand({ configFile: values.config, io })
+        return await (await import('./start.js')).startCommand({ configFile: values.config, io })
       case 'dlq': {
         const limit = values.limit === undefined ? undefined : Number(values.limit)
         if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new OutpostError(ErrorCodes.CLI_USAGE, `--limit must be a positive integer, got "${values.limit ?? ''}"`)
-        return await dlqCommand({ sub: rest[0], rest: rest.slice(1), configFile: values.config, json: values.json === true, limit, all: values.all === true, io })
+        return await (await import('./dlq.js')).dlqCommand({ sub: rest[0], rest: rest.slice(1), configFile: values.config, json: values.json === true, limit, all: values.all === true, io })
       }
       case 'docs':
         if (rest.length > 0) throw new OutpostError(ErrorCodes.CLI_USAGE, `docs takes no arguments, got "${rest.join(' ')}"`)
-        return await docsCommand({ configFile: values.config, contractsDir: values.contracts, out: values.out, format: values.format, io })
+        return await (await import('./docs.js')).docsCommand({ configFile: values.config, contractsDir: values.contracts, out: values.out, format: values.format, io })
       case 'simulate':
         if (rest.length > 1) throw new OutpostError(ErrorCodes.CLI_USAGE, `simulate takes one device type, got "${rest.join(' ')}"`)
-        return await simulateCommand({
+        return await (await import('./simulate.js')).simulateCommand({
           deviceType: rest[0], gateway: values.gateway, count: values.count, rate: values.rate, invalidRatio: values['invalid-ratio'],
           devices: values.devices, seed: values.seed, contractsDir: values.contracts, configFile: values.config, json: values.json === true, io,
         })

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, formatConfigError, loadConfig } from '../config/index.js'
 import { ErrorCodes, OutpostError } from '../errors.js'
-import { startGateway } from '../gateway.js'
+import { startGateway, type GatewayStats } from '../gateway.js'
 import { createLogger } from '../observability/log.js'
+import { allowYoungGenerationGrowth, disableMqttNumberCache, startIdleGc } from '../observability/memory.js'
 import { ExitCodes } from './exit-codes.js'
 import type { CliIo } from './run.js'
 
@@ -14,6 +15,12 @@ const STOP_TIMEOUT_MS = 10_000
 export function pickConfigFile(flag: string | undefined): string {
   if (flag !== undefined) return flag
   return existsSync('config/outpost.yaml') ? 'config/outpost.yaml' : SHIPPED_CONFIG
+}
+
+/** A number that moves whenever events come in, are refused, or leave for the cloud. */
+export function activityOf(s: GatewayStats): number {
+  const i = s.ingest
+  return s.spool.appended + s.spool.acked + s.spool.rejected + i.duplicates + i.refused + i.notForwarded + i.qos0Dropped + i.deadLettered + s.devices
 }
 
 /**
@@ -43,6 +50,7 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
     process.exit(ExitCodes.FAILURE)
   })
 
+  disableMqttNumberCache(log)
   let gateway
   try {
     gateway = await startGateway({ config, log })
@@ -62,6 +70,8 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
   }
 
   const running = gateway
+  allowYoungGenerationGrowth()
+  const stopIdleGc = startIdleGc({ activity: () => activityOf(running.stats()), log })
   return await new Promise<number>((resolve) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -70,6 +80,7 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
         process.exit(ExitCodes.FAILURE)
       }
       stopping = true
+      stopIdleGc()
       log.info({ signal }, 'stopping')
       const timer = setTimeout(() => {
         log.error('shutdown took too long; exiting (stored events are safe on disk)')

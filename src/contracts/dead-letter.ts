@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { createGroupCommit } from '../spool/group-commit.js'
 import { parseSeqKey, seqKey } from '../spool/keys.js'
-import { openDb, writeOps, type WriteOp } from '../spool/open-db.js'
+import { openDb, SMALL_DB_MEMORY, writeOps, type WriteOp } from '../spool/open-db.js'
 import { decodeValue, encodeValue } from '../spool/record-codec.js'
 import type { DeadLetterInput } from './types.js'
 
@@ -61,7 +61,7 @@ export async function openDeadLetterStore(opts: DeadLetterOptions): Promise<Dead
   const now = opts.now ?? Date.now
   let opened
   try {
-    opened = await openDb(opts.dir, log, { label: 'dead-letter store', code: ErrorCodes.DLQ_OPEN })
+    opened = await openDb(opts.dir, log, { label: 'dead-letter store', code: ErrorCodes.DLQ_OPEN }, { memory: SMALL_DB_MEMORY })
   } catch (err) {
     const cause = (err as { cause?: { code?: string; cause?: { code?: string } } }).cause
     if (cause?.code === 'LEVEL_LOCKED' || cause?.cause?.code === 'LEVEL_LOCKED') {

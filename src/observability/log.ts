@@ -1,5 +1,10 @@
+import { createRequire } from 'node:module'
 import { pino, type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import type pinoPretty from 'pino-pretty'
+
+// pino-pretty (and its colour and date libraries) is loaded only when pretty
+// lines are asked for: a gateway logging JSON never holds it in memory.
+const require = createRequire(import.meta.url)
 
 export interface LogOptions {
   level: string
@@ -16,6 +21,7 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions): Logger {
   const base = { name: 'outpost' }
   if (opts.format === 'pretty') {
+    const pretty = require('pino-pretty') as typeof pinoPretty
     const stream = pretty({ colorize: process.stdout.isTTY === true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', destination: opts.destination ?? 1 })
     return pino({ level: opts.level, base }, stream)
   }
