@@ -452,9 +452,6 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     ], true)
   }
 
-  /** Records the last store read moved to quarantine. */
-  let readQuarantined = 0
-
   /**
    * readRange, again while a read came back empty only because every record
    * it met was quarantined: an empty answer must mean nothing committed is
@@ -462,12 +459,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
    */
   async function readCommitted(afterSeq: number, limit: number): Promise<StoredEvent[]> {
     for (;;) {
-      const out = await readRange(afterSeq, limit)
-      if (out.length > 0 || readQuarantined === 0) return out
+      const quarantined = { count: 0 }
+      const out = await readRange(afterSeq, limit, quarantined)
+      if (out.length > 0 || quarantined.count === 0) return out
     }
   }
 
-  async function readRange(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async function readRange(afterSeq: number, limit: number, quarantined: { count: number }): Promise<StoredEvent[]> {
     await health.settled()
     await maintenance
     if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
@@ -480,7 +478,6 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const cached = tail.read(start, end, limit, isRemoved)
     if (cached !== null) return cached
     const out: StoredEvent[] = []
-    readQuarantined = 0
     const noteSize = sizes.begin(start)
     let readBytes = 0
     // An async step per record, not nextv: LevelDB steps over a damaged block and
@@ -498,7 +495,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
         await quarantineRecord(key, raw, err)
-        readQuarantined++
+        quarantined.count++
         markRemoved(seq)
         pending--
         bytes = Math.max(0, bytes - key.length - raw.length)
