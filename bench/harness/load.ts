@@ -49,6 +49,9 @@ export interface LoadResult {
   elu: number
   /** Paced runs: the largest delay between when an event was due and when it was written. */
   maxLagMs: number
+  /** Paced runs: publish to the edge's PUBACK (ms), p50 and p99: the device side of the latency. */
+  pubackP50Ms?: number
+  pubackP99Ms?: number
   error?: string
 }
 
@@ -60,18 +63,25 @@ interface Publisher {
   sent: number
   acked: number
   onAck: () => void
+  /** Paced runs: performance.now() when each packet id was queued, for the PUBACK latency. */
+  sentAt: Float64Array | null
 }
 
-async function openPublishers(req: LoadRequest, onAck: (p: Publisher) => void): Promise<Publisher[]> {
+async function openPublishers(req: LoadRequest, onAck: (p: Publisher) => void, ackLatencies: number[] | null): Promise<Publisher[]> {
   return Promise.all(Array.from({ length: req.publishers }, async (_, index) => {
     const tpl = publishTemplate(`${req.topicPrefix}/p${index}`, PAYLOAD_BYTES)
-    const pub = { index, tpl, nextId: 1, sent: 0, acked: 0 } as Publisher
+    const pub = { index, tpl, nextId: 1, sent: 0, acked: 0, sentAt: ackLatencies === null ? null : new Float64Array(65536) } as Publisher
     pub.onAck = () => onAck(pub)
     pub.conn = await rawConnect({
       port: req.port,
       clientId: `bench-${req.tag}-p${index}`,
       clean: true,
-      onPacket: (p) => { if (p.type === PacketType.PUBACK) { pub.acked++; pub.onAck() } },
+      onPacket: (p) => {
+        if (p.type !== PacketType.PUBACK) return
+        if (ackLatencies !== null && pub.sentAt !== null && p.body.length >= 2) ackLatencies.push(performance.now() - pub.sentAt[p.body.readUInt16BE(0)]!)
+        pub.acked++
+        pub.onAck()
+      },
     })
     return pub
   }))
@@ -80,6 +90,7 @@ async function openPublishers(req: LoadRequest, onAck: (p: Publisher) => void): 
 function packet(pub: Publisher, tag: number): Buffer {
   const id = pub.nextId
   pub.nextId = id === 65535 ? 1 : id + 1
+  if (pub.sentAt !== null) pub.sentAt[id] = performance.now()
   const buf = pub.tpl.make(id)
   fillPayload(buf, pub.tpl.payloadAt)
   writePayload(buf, pub.tpl.payloadAt, tag, pub.index, pub.sent, process.hrtime.bigint())
@@ -109,11 +120,12 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
     }
   }
 
+  const ackLatencies: number[] | null = req.kind === 'paced' ? [] : null
   const pubs = await openPublishers(req, (pub) => {
     ackedAll++
     if (ackedAll === total) done()
     if (req.kind === 'burst' && pub.sent < req.events) queue(pub, packet(pub, req.tag))
-  })
+  }, ackLatencies)
 
   const elu0 = performance.eventLoopUtilization()
   const startedAtNs = process.hrtime.bigint()
@@ -166,6 +178,11 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
     ackedAtNs: ackedAtNs.toString(),
     elu,
     maxLagMs,
+  }
+  if (ackLatencies !== null && ackLatencies.length > 0) {
+    ackLatencies.sort((a, b) => a - b)
+    result.pubackP50Ms = ackLatencies[Math.floor(ackLatencies.length * 0.5)]!
+    result.pubackP99Ms = ackLatencies[Math.min(ackLatencies.length - 1, Math.floor(ackLatencies.length * 0.99))]!
   }
   if (error !== undefined) result.error = error
   return result

@@ -50,7 +50,7 @@ export async function latency(ctx: Context): Promise<ScenarioResult> {
           const v99 = percentile(lat, 99)
           add(rows.get(rate)!.p50, kind, v50)
           add(rows.get(rate)!.p99, kind, v99)
-          const line = `round ${round}, ${rate}/s, ${kind}: p50 ${v50.toFixed(2)} ms, p99 ${v99.toFixed(2)} ms, p99.9 ${percentile(lat, 99.9).toFixed(2)} ms, max ${percentile(lat, 100).toFixed(2)} ms; warm-up (${warmSeconds} s, not counted) p99 ${warm.toFixed(2)} ms; generator max lag ${r.maxLagMs.toFixed(1)} ms, ELU ${(r.elu * 100).toFixed(0)}%`
+          const line = `round ${round}, ${rate}/s, ${kind}: p50 ${v50.toFixed(2)} ms, p99 ${v99.toFixed(2)} ms, p99.9 ${percentile(lat, 99.9).toFixed(2)} ms, max ${percentile(lat, 100).toFixed(2)} ms; warm-up (${warmSeconds} s, not counted) p99 ${warm.toFixed(2)} ms; publish → edge PUBACK as the generator thread sees it (its own delays included) p50 ${r.pubackP50Ms?.toFixed(2) ?? '?'} ms, p99 ${r.pubackP99Ms?.toFixed(2) ?? '?'} ms; generator max lag ${r.maxLagMs.toFixed(1)} ms, ELU ${(r.elu * 100).toFixed(0)}%`
           res.details.push(line)
           ctx.log(`  ${line}`)
         } catch (err) {
