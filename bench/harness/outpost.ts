@@ -30,11 +30,23 @@ export interface OutpostOptions {
  * default uplink window, MQTT 5 upstream. Reconnect: first retry after
  * 100 ms, then at most every second (see edgeMosquitto's restart_timeout).
  */
+/**
+ * Node flags for the gateway: BENCH_NODE_ARGS (space-separated) for
+ * experiments; else a CPU profile into the folder when one is given
+ * (a sampling heap profile instead with BENCH_HEAP_PROF); else none.
+ */
+function gatewayNodeArgs(profDir: string | undefined): string[] {
+  const extra = process.env.BENCH_NODE_ARGS
+  if (extra) return extra.split(' ')
+  if (profDir === undefined) return []
+  return process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${profDir}`] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+}
+
 export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
   await mkdir(o.dir, { recursive: true })
   const config = join(o.dir, 'outpost.yaml')
   await writeFile(config, outpostYaml(o).join('\n'))
-  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : o.cpuProfDir === undefined ? [] : process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${o.cpuProfDir}`] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]
+  const nodeArgs = gatewayNodeArgs(o.cpuProfDir)
   const proc = serverProcess({
     command: process.execPath,
     args: [...nodeArgs, OUTPOST_MAIN, 'start', '--config', config],

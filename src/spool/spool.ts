@@ -661,7 +661,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
     ack(seq: number): void {
       if (status === 'closed') return
-      if (seq < lowWater || removedAbove.has(seq)) return
+      if (isRemoved(seq)) return
       bytes = Math.max(0, bytes - takeSize(seq))
       markRemoved(seq)
       pending--
@@ -695,7 +695,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         { type: 'put', sublevel: rejectedDb, key, value: encodeValue(entry) },
         { type: 'del', sublevel: events, key },
       ])
-      if (event.seq >= lowWater && !removedAbove.has(event.seq)) {
+      if (!isRemoved(event.seq)) {
         bytes = Math.max(0, bytes - takeSize(event.seq))
         markRemoved(event.seq)
         pending--
