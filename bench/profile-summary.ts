@@ -3,7 +3,11 @@
  * source folder, and the top functions. For the profiles `bench/run.ts
  * --cpu-prof DIR` writes of the Outpost process.
  *
- *   npx tsx bench/profile-summary.ts DIR_OR_FILE [--top 25]
+ *   npx tsx bench/profile-summary.ts DIR_OR_FILE [--top 25] [--timeline] [--from S] [--to S]
+ *
+ * --timeline prints the busy share per half second, to find a phase (say the
+ * drain after an outage); --from / --to then count only the samples taken
+ * between those seconds after the profile started.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -12,10 +16,17 @@ import { parseArgs } from 'node:util'
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } })
+const { values, positionals } = parseArgs({ allowPositionals: true, options: {
+  top: { type: 'string', default: '25' },
+  timeline: { type: 'boolean', default: false },
+  from: { type: 'string' },
+  to: { type: 'string' },
+} })
+const fromUs = values.from === undefined ? Number.NEGATIVE_INFINITY : Number(values.from) * 1e6
+const toUs = values.to === undefined ? Number.POSITIVE_INFINITY : Number(values.to) * 1e6
 const target = positionals[0]
 if (target === undefined) {
-  console.error('usage: npx tsx bench/profile-summary.ts DIR_OR_FILE [--top 25]')
+  console.error('usage: npx tsx bench/profile-summary.ts DIR_OR_FILE [--top 25] [--timeline] [--from S] [--to S]')
   process.exit(2)
 }
 const files = statSync(target).isDirectory()
@@ -38,7 +49,23 @@ for (const file of files) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0))
+  /** Busy microseconds per half second since the profile started. */
+  const slots: number[] = []
+  let at = 0
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0
+    at += dt
+    if (at < fromUs || at > toUs) continue
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt)
+    if (byId.get(p.samples[i]!)?.callFrame.functionName !== '(idle)') {
+      const slot = Math.floor(at / 5e5)
+      slots[slot] = (slots[slot] ?? 0) + dt
+    }
+  }
+  if (values.timeline) {
+    console.log(`\n${file}: busy share per half second`)
+    for (let i = 0; i < slots.length; i++) console.log(`  ${(i / 2).toFixed(1).padStart(6)} s  ${'#'.repeat(Math.round(((slots[i] ?? 0) / 5e5) * 50))}`)
+  }
   const total = [...self.values()].reduce((a, b) => a + b, 0)
   const idle = [...self.entries()].filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)').reduce((a, [, t]) => a + t, 0)
   const busy = total - idle

@@ -12,7 +12,6 @@ import { openSpool, type Spool } from './spool/spool.js'
 import type { SpoolStats } from './spool/types.js'
 import { createUplink, redactUrl, type Uplink } from './uplink/index.js'
 
-const STATUS_INTERVAL_MS = 60_000
 
 export interface GatewayOptions {
   config: OutpostConfig
@@ -151,7 +150,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       devices: broker.connectedClients(),
       ...(deadLetterStats === undefined ? {} : { deadLetter: deadLetterStats() }),
     })
-    const stopStatus = startStatusLog({ log, intervalMs: STATUS_INTERVAL_MS, snapshot: stats })
+    // The commit times are taken here only: each status line covers the time since the previous one.
+    const stopStatus = startStatusLog({ log, intervalMs: config.log.statusIntervalMs, snapshot: () => ({ ...stats(), commits: spool.takeCommitTimes() }) })
     closers.push(async () => stopStatus())
 
     log.info({ dataDir, gatewayId: config.gateway.id, port: broker.address.port, upstream: upstream ? redactUrl(upstream.url) : null, pending: spool.stats().pending }, 'outpost started')

@@ -58,3 +58,32 @@ t.test('pretty log format writes human-readable lines', async (t) => {
   t.notMatch(text, /hidden/)
   t.notMatch(text, /^\{/, 'not JSON')
 })
+
+t.test('the status line comes at log.statusIntervalMs and carries the commit times since the previous line', async (t) => {
+  const dir = t.testdir()
+  const config = parseConfig('log:\n  statusIntervalMs: 1000\nbroker:\n  host: 127.0.0.1\n  port: 0\n', { source: 'test.yaml', env: { OUTPOST_DATA_DIR: dir } })
+  const cap = captureLog()
+  const gw = await startGateway({ config, log: cap.log })
+  t.teardown(() => gw.stop())
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.port}`, { protocolVersion: 4, clientId: 'sensor-1' })
+  for (let i = 0; i < 5; i++) await client.publishAsync('sensors/t', `v${i}`, { qos: 1 })
+  await client.endAsync()
+  type Commits = { writes: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null }
+  const lines = async (n: number): Promise<Array<{ commits: Commits }>> => {
+    for (;;) {
+      const found = cap.find('status') as unknown as Array<{ commits: Commits }>
+      if (found.length >= n) return found
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  // Lines up to the first one written after the publishes cover them all; the one after covers none.
+  const done = cap.find('status').length
+  const all = await lines(done + 2)
+  const covering = all.slice(0, done + 1).map((l) => l.commits)
+  const writes = covering.reduce((n, c) => n + c.writes, 0)
+  // The five PUBACKed events each waited for a synced write (some may share one).
+  t.ok(writes >= 1 && writes <= 5, `${writes} synced writes`)
+  const busy = covering.filter((c) => c.writes > 0)
+  t.ok(busy.every((c) => typeof c.p99Ms === 'number' && c.p99Ms >= 0 && c.maxMs! >= c.p50Ms!), 'a median, p99 and max in ms where there were writes')
+  t.same(all[done + 1]!.commits, { writes: 0, p50Ms: null, p99Ms: null, maxMs: null }, 'nothing written since: the next line starts again')
+})

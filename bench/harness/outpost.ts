@@ -72,6 +72,8 @@ export function outpostYaml(o: Pick<OutpostOptions, 'dir' | 'batchYaml' | 'upstr
     `  dataDir: ${join(o.dir, 'data')}`,
     'log:',
     '  level: info',
+    // A status line every second: the latency scenario reads the gateway's own commit (fsync) times from it.
+    '  statusIntervalMs: 1000',
     'broker:',
     '  host: 127.0.0.1',
     `  port: ${o.port}`,

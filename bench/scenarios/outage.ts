@@ -1,5 +1,6 @@
 import type { Context, SystemKind } from '../harness/context.js'
 import { add, metric, type ScenarioResult } from '../harness/metrics.js'
+import { watchCpuSplit } from '../harness/cpu-split.js'
 import { sample } from '../harness/proc.js'
 
 /**
@@ -9,6 +10,8 @@ import { sample } from '../harness/proc.js'
  * (N / time from first to last arrival). Outpost batched runs too when the
  * build has `upstream.batch`. The cloud is the same Mosquitto throughout,
  * stopped with SIGTERM (it keeps the subscriber's session) and started again.
+ * CPU per delivered event over the drain (cloud back → last arrival): the
+ * edge, the cloud broker and the bench process, and how busy the cores were.
  */
 const PUBLISHERS = 10
 const INFLIGHT = 100
@@ -33,7 +36,11 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
   })
   const all = metric({ scenario: S, name: 'cloud back → all delivered', unit: 's', digits: 2, ratio: true })
   const lost = metric({ scenario: S, name: 'events lost', unit: 'events', digits: 0 })
-  res.metrics.push(first, drain, all, lost)
+  const edgeCpu = metric({ scenario: S, name: 'drain: edge CPU per event', unit: 'µs', digits: 1, ratio: true })
+  const cloudCpu = metric({ scenario: S, name: 'drain: cloud broker CPU per event', unit: 'µs', digits: 1, ratio: true })
+  const benchCpu = metric({ scenario: S, name: 'drain: subscriber (bench) CPU per event', unit: 'µs', digits: 1, ratio: true })
+  const busy = metric({ scenario: S, name: 'drain: machine CPU in use (all cores)', unit: '%', digits: 0 })
+  res.metrics.push(first, drain, all, lost, edgeCpu, cloudCpu, benchCpu, busy)
   const kinds: SystemKind[] = ['outpost', 'mosquitto']
   if (ctx.batch.available) kinds.push('batched')
   else for (const m of res.metrics) m.notes = { batched: ctx.batch.note.startsWith('not available') ? 'not available in this build' : ctx.batch.note }
@@ -53,7 +60,9 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
         const rss = sample(edge.proc.pid).rssMb
         await ctx.cloud.start()
         const back = process.hrtime.bigint()
+        const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
         await tracker.waitAllOrQuiet(n, { minMs: 10_000, quietMs: 10_000, maxMs: 600_000 })
+        const split = cpu.stop(tracker.unique)
         if (tracker.firstArrivalNs === null) throw new Error('nothing arrived after the cloud came back')
         const firstS = Number(tracker.firstArrivalNs - back) / 1e9
         const allS = Number(tracker.lastArrivalNs! - back) / 1e9
@@ -62,7 +71,11 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
         add(drain, kind, rate)
         add(all, kind, allS)
         add(lost, kind, n - tracker.unique)
-        return `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down (RSS then ${rss.toFixed(0)} MB); first delivery ${firstS.toFixed(2)} s after the cloud was back, drain ${rate.toFixed(0)}/s, all in ${allS.toFixed(2)} s; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates, ${tracker.messages} upstream messages`
+        add(edgeCpu, kind, split.edgeUs)
+        add(cloudCpu, kind, split.cloudUs)
+        add(benchCpu, kind, split.benchUs)
+        add(busy, kind, split.machineBusy * 100)
+        return `round ${round}, ${kind}: published ${n} at ${(r.acked / (r.elapsedMs / 1000)).toFixed(0)}/s with the cloud down (RSS then ${rss.toFixed(0)} MB); first delivery ${firstS.toFixed(2)} s after the cloud was back, drain ${rate.toFixed(0)}/s, all in ${allS.toFixed(2)} s; CPU per event: edge ${split.edgeUs.toFixed(1)} µs, cloud broker ${split.cloudUs.toFixed(1)}, bench ${split.benchUs.toFixed(1)}, machine ${(split.machineBusy * 100).toFixed(0)}% busy; ${tracker.unique}/${n} unique, ${tracker.duplicates} duplicates, ${tracker.messages} upstream messages`
       })
     }
   }

@@ -1,14 +1,17 @@
 import { performance } from 'node:perf_hooks'
 import type { Context, Edge, SystemKind } from '../harness/context.js'
 import { add, metric, type ScenarioResult } from '../harness/metrics.js'
-import { sample, watchPeak } from '../harness/proc.js'
+import { watchCpuSplit, type CpuSplit } from '../harness/cpu-split.js'
+import { watchPeak } from '../harness/proc.js'
 
 /**
  * Scenarios 1 and 7: steady end-to-end throughput and CPU time per event.
  * 1 and 10 publishers, each with up to 100 QoS 1 publishes in flight, N
  * events in all; delivered/s = N / (last arrival at the cloud subscriber -
  * first publish). CPU = user + system time of the edge process over the run
- * (from /proc), divided by N. A fresh edge per run, warmed up first.
+ * (from /proc), divided by N. A fresh edge per run, warmed up first. The
+ * cloud broker's and the bench process's CPU per event, and how busy the
+ * machine's cores were, are measured over the same stretch (harness/cpu-split.ts).
  *
  * The run log gives, per run, the event-loop use of the generator thread and
  * of the subscriber (main) thread: well below 100% means the harness was
@@ -30,9 +33,12 @@ export async function throughput(ctx: Context): Promise<ScenarioResult> {
     a10: metric({ scenario: S, name: '10 publishers: PUBACKed by the edge', unit: 'events/s', digits: 0, ratio: true }),
     cpu1: metric({ scenario: C, name: '1 publisher: edge CPU per delivered event', unit: 'µs', digits: 1, ratio: true }),
     cpu10: metric({ scenario: C, name: '10 publishers: edge CPU per delivered event', unit: 'µs', digits: 1, ratio: true }),
+    cloud10: metric({ scenario: C, name: '10 publishers: cloud broker CPU per delivered event', unit: 'µs', digits: 1, ratio: true }),
+    bench10: metric({ scenario: C, name: '10 publishers: load generator + subscriber CPU per event', unit: 'µs', digits: 1, ratio: true }),
+    busy10: metric({ scenario: C, name: '10 publishers: machine CPU in use (all cores)', unit: '%', digits: 0 }),
     rss10: metric({ scenario: S, name: '10 publishers: peak RSS under load', unit: 'MB', digits: 0, ratio: true }),
   }
-  res.metrics.push(rows.d1, rows.d10, rows.a10, rows.cpu1, rows.cpu10, rows.rss10)
+  res.metrics.push(rows.d1, rows.d10, rows.a10, rows.cpu1, rows.cpu10, rows.cloud10, rows.bench10, rows.busy10, rows.rss10)
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const publishers of [1, 10]) {
@@ -46,9 +52,12 @@ export async function throughput(ctx: Context): Promise<ScenarioResult> {
             add(rows.d10, kind, r.delivered)
             add(rows.a10, kind, r.acked)
             add(rows.cpu10, kind, r.cpuUs)
+            add(rows.cloud10, kind, r.split.cloudUs)
+            add(rows.bench10, kind, r.split.benchUs)
+            add(rows.busy10, kind, r.split.machineBusy * 100)
             add(rows.rss10, kind, r.peakRss)
           }
-          const line = `round ${round}, ${publishers} pub, ${kind}: delivered ${r.delivered.toFixed(0)}/s, acked ${r.acked.toFixed(0)}/s, CPU ${r.cpuUs.toFixed(1)} µs/event, peak RSS ${r.peakRss.toFixed(0)} MB, duplicates ${r.duplicates}, event-loop use: generator ${pct(r.elu)}, subscriber ${pct(r.subElu)}`
+          const line = `round ${round}, ${publishers} pub, ${kind}: delivered ${r.delivered.toFixed(0)}/s, acked ${r.acked.toFixed(0)}/s, CPU ${r.cpuUs.toFixed(1)} µs/event (cloud broker ${r.split.cloudUs.toFixed(1)}, bench ${r.split.benchUs.toFixed(1)}; machine ${pct(r.split.machineBusy)} busy), peak RSS ${r.peakRss.toFixed(0)} MB, duplicates ${r.duplicates}, event-loop use: generator ${pct(r.elu)}, subscriber ${pct(r.subElu)}`
           res.details.push(line)
           ctx.log(`  ${line}`)
         } catch (err) {
@@ -70,7 +79,7 @@ export async function throughput(ctx: Context): Promise<ScenarioResult> {
   return res
 }
 
-interface Run { delivered: number; acked: number; cpuUs: number; peakRss: number; duplicates: number; elu: number; subElu: number }
+interface Run { delivered: number; acked: number; cpuUs: number; split: CpuSplit; peakRss: number; duplicates: number; elu: number; subElu: number }
 
 async function measure(ctx: Context, kind: SystemKind, publishers: number, total: number, cpuProfDir?: string): Promise<Run> {
   const edge: Edge = await ctx.edge(kind, cpuProfDir !== undefined ? { cpuProfDir } : {})
@@ -81,13 +90,13 @@ async function measure(ctx: Context, kind: SystemKind, publishers: number, total
     const perPublisher = Math.ceil(total / publishers)
     const n = perPublisher * publishers
     const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
-    const cpu0 = sample(edge.proc.pid).cpuMs
+    const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
     const peak = watchPeak(edge.proc.pid)
     const subElu0 = performance.eventLoopUtilization()
     const r = await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
     if (r.error !== undefined) throw new Error(r.error)
     const ok = await tracker.waitFor(n, 300_000)
-    const cpu1 = sample(edge.proc.pid).cpuMs
+    const split = cpu.stop(n)
     const subElu = performance.eventLoopUtilization(subElu0).utilization
     const peakRss = peak.stop()
     if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
@@ -95,7 +104,8 @@ async function measure(ctx: Context, kind: SystemKind, publishers: number, total
     return {
       delivered: n / (Number(tracker.lastArrivalNs! - start) / 1e9),
       acked: n / (Number(BigInt(r.ackedAtNs) - start) / 1e9),
-      cpuUs: ((cpu1 - cpu0) * 1000) / n,
+      cpuUs: split.edgeUs,
+      split,
       peakRss,
       duplicates: tracker.duplicates,
       elu: r.elu,

@@ -52,6 +52,7 @@ const GatewaySchema = Type.Object({
 const LogSchema = Type.Object({
   level: StringEnum(LOG_LEVELS, { default: 'info' }),
   format: StringEnum(['json', 'pretty'] as const, { default: 'json' }),
+  statusIntervalMs: Int(1000, 86_400_000, 60_000),
 }, { ...closed, default: {} })
 
 const BrokerSchema = Type.Object({

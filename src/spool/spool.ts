@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
+import { createCommitTiming, type CommitTimes } from './commit-timing.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
@@ -53,6 +54,8 @@ export interface Spool extends SpoolReader, SpoolWriter {
   onWritable(listener: () => void): () => void
   writable(): boolean
   close(): Promise<void>
+  /** Synced-write (group commit) times since the previous call: for the status log. */
+  takeCommitTimes(): CommitTimes
 }
 
 type BatchOp = WriteOp
@@ -233,13 +236,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let compacting = false
   const listeners = new Set<() => void>()
 
+  const commitTiming = createCommitTiming()
   const gc = createGroupCommit<BatchOp>({
     delayMs: opts.groupCommitMs ?? 0,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
       dedupOps(ops)
       ops.push(...metaOps(queuedAppends, queuedBytes))
+      const t0 = performance.now()
       await writeOps(db, ops, true)
+      commitTiming.record(performance.now() - t0)
     },
   })
 
@@ -739,6 +745,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         intake: health.writable ? intake : 'unavailable',
         freeBytes: guard.freeBytes,
       }
+    },
+
+    takeCommitTimes(): CommitTimes {
+      return commitTiming.take()
     },
 
     async close(): Promise<void> {

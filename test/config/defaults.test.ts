@@ -6,7 +6,7 @@ const SHIPPED = new URL('../../config/outpost.yaml', import.meta.url)
 
 const DEFAULTS: OutpostConfig = {
   gateway: { id: 'outpost', dataDir: './data' },
-  log: { level: 'info', format: 'json' },
+  log: { level: 'info', format: 'json', statusIntervalMs: 60000 },
   broker: { host: '0.0.0.0', port: 1883, maxPayloadBytes: 262144, maxClientIdLength: 128 },
   spool: {
     groupCommitMs: 0, maxBatch: 1024, compactEveryAcks: 50000,
