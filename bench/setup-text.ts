@@ -32,10 +32,15 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
   the generator thread and of the subscriber thread: well below 100% means the harness was waiting
   on the edge, not the other way round.
 - **Resources.** RSS from \`/proc/PID/status\` (VmRSS), CPU time (user + system) from
-  \`/proc/PID/stat\`, of the edge process only (the node process of Outpost, the mosquitto process
-  of the bridge).
+  \`/proc/PID/stat\`, of the edge process (the node process of Outpost, the mosquitto process
+  of the bridge). The 10-publisher throughput runs and the outage drain also give the CPU per
+  event of the cloud broker and of the bench process (generator and subscriber, all threads), and
+  the share of all cores the three used together. Everything runs on the same cores: when that
+  share is near 100%, a rate is bounded by the sum of the three per event, and a cheaper edge
+  leaves more CPU to the cloud broker.
 - **Fairness choices.** Outpost runs with its defaults (spool fsync before every PUBACK, group
-  commit 2 ms, uplink window 64, MQTT 5 upstream) except reconnect: first retry after 100 ms, then
+  commit without an added wait, uplink window 1024 capped by the cloud's Receive Maximum, MQTT 5
+  upstream) except reconnect: first retry after 100 ms, then
   at most every second. The bridge uses issue 4's settings plus \`restart_timeout 1 1\`, which
   makes mosquitto 2.0.11 retry about every 2 s, the shortest it does (a constant
   \`restart_timeout 1\` gave ~6 s). With both defaults (30 s caps) "time to first delivery" would
@@ -49,6 +54,10 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
 2. **Latency**: 10 devices sharing 1,000 and 5,000 events/s for 10 s (4 s quick), after a warm-up
    of 3 s (2 s quick) at the same rate that is not counted (a fresh Outpost delivers its first
    second of traffic ~0.5 s late; its p99 is in the run log). p50/p99 over every event of the run.
+   Outpost writes its status line every second here (\`log.statusIntervalMs: 1000\`); it carries
+   the p99 of the fsync'd commits a PUBACK waits for, per second. The median and the largest of
+   those over the measured run are the floor under Outpost's own p99 on this disk (Mosquitto
+   writes nothing before its PUBACK).
 3. **Outage**: the cloud stops (SIGTERM), 10 devices publish 100,000 events (20,000 quick), all
    PUBACKed by the edge; the cloud starts again. Times count from the moment it accepts
    connections; drain rate = events / (last arrival - first arrival). The 1M rows come from the
@@ -64,7 +73,8 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
 6. **kill -9**: cloud down, 50,000 events PUBACKed (10,000 quick), SIGKILL of the edge, start on
    the same data, cloud back; lost = PUBACKed events that never arrive (waiting until all arrived,
    or nothing new for 5 s and at least 10 s after the restart).
-7. **CPU per event**: edge CPU time during the throughput runs / events delivered.
+7. **CPU per event**: edge CPU time during the throughput runs / events delivered; with 10
+   publishers also the cloud broker's and the bench's, and the machine's busy share (see Resources).
 
 Outpost batched (\`upstream.batch\`): ${batch.note}.
 
