@@ -518,9 +518,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         bytes = Math.max(0, bytes - key.length - raw.length)
       }
     }
-    // Everything below the first record found is gone: skip it next time.
+    // Everything below the first record found (decoded or quarantined) is gone: skip it next time.
+    // Found nothing: the read went to `end` (no limit or byte cap stops an empty read).
     if (fromHead) {
-      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? end : lowWater)
+      const first = keys.length > 0 ? Number.parseInt(keys[0]!, 16) : end
       while (lowWater < first) {
         removedAbove.delete(lowWater)
         lowWater++
