@@ -59,7 +59,9 @@ type BatchOp = WriteOp
 
 /** Records read from the store, in key order, not decoded yet. */
 interface RecordsRead {
+  /** Keys as the root store gives them: with the events sublevel's prefix. */
   keys: string[]
+  seqs: number[]
   values: Uint8Array[]
   /** A seq in the range read is missing and nothing removed it. */
   suspect: boolean
@@ -501,16 +503,17 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
     const out: StoredEvent[] = []
     const noteSize = sizes.begin(start)
-    const { keys, values } = found
+    const { keys, seqs, values } = found
+    const prefixLength = events.prefix.length
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!
       const raw = values[i]!
-      const seq = Number.parseInt(key, 16)
+      const seq = seqs[i]!
       try {
         out.push(decodeRecord(seq, raw))
-        noteSize(seq, key.length + raw.length)
+        noteSize(seq, keys[i]!.length - prefixLength + raw.length)
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
+        const key = keys[i]!.slice(prefixLength)
         await quarantineRecord(key, raw, err)
         quarantined.count++
         markRemoved(seq)
@@ -521,13 +524,26 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     // Everything below the first record found (decoded or quarantined) is gone: skip it next time.
     // Found nothing: the read went to `end` (no limit or byte cap stops an empty read).
     if (fromHead) {
-      const first = keys.length > 0 ? Number.parseInt(keys[0]!, 16) : end
+      const first = keys.length > 0 ? seqs[0]! : end
       while (lowWater < first) {
         removedAbove.delete(lowWater)
         lowWater++
       }
     }
     return out
+  }
+
+  /** The seq of a root-store key (16 hex digits after the prefix), without a substring; NaN if it is not one. */
+  function keySeq(key: string, from: number): number {
+    if (key.length !== from + 16) return Number.NaN
+    let n = 0
+    for (let i = from; i < from + 16; i++) {
+      const c = key.charCodeAt(i)
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
+      if (d < 0) return Number.NaN
+      n = n * 16 + d
+    }
+    return n
   }
 
   /** Some seq in [from, to) is neither removed nor being rejected: it should be in the store. */
@@ -545,6 +561,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
    */
   async function readBulk(start: number, end: number, limit: number): Promise<RecordsRead> {
     const keys: string[] = []
+    const seqs: number[] = []
     const values: Uint8Array[] = []
     const prefix = events.prefix
     // On the root store with the sublevel's prefix: the sublevel's own iterator re-slices every key.
@@ -558,14 +575,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         const chunk = await it.nextv(Math.min(READ_CHUNK, limit - keys.length))
         if (chunk.length === 0) break
         for (let i = 0; i < chunk.length; i++) {
-          const [fullKey, raw] = chunk[i]!
-          const key = fullKey.slice(prefix.length)
-          const seq = Number.parseInt(key, 16)
+          const [key, raw] = chunk[i]!
+          const seq = keySeq(key, prefix.length)
           // Not a seq key, or out of order: not what an intact store gives; the careful read decides.
           if (!(seq >= expect)) suspect = true
           else if (seq > expect && unexplained(expect, seq)) suspect = true
           if (seq >= expect) expect = seq + 1
           keys.push(key)
+          seqs.push(seq)
           values.push(raw)
           readBytes += raw.length
           // A short read is fine (the reader asks again): large payloads must not make one read hold gigabytes.
@@ -581,7 +598,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const full = capped || keys.length >= limit
     // Stopped before `end` with room left: everything up to `end` must be accounted for too.
     if (!full && unexplained(expect, end)) suspect = true
-    return { keys, values, suspect, upTo: full ? expect : end }
+    return { keys, seqs, values, suspect, upTo: full ? expect : end }
   }
 
   /**
@@ -597,11 +614,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const values: Uint8Array[] = []
     const prefix = events.prefix
     const seqs: number[] = []
-    for await (const [fullKey, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(upTo) })) {
-      const key = fullKey.slice(prefix.length)
+    for await (const [key, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(upTo) })) {
       keys.push(key)
       values.push(raw)
-      seqs.push(Number.parseInt(key, 16))
+      seqs.push(Number.parseInt(key.slice(prefix.length), 16))
     }
     // Read to the end without an error: the store holds no other record in [start, upTo).
     let readBytes = 0
@@ -621,7 +637,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         'spool read: sequence numbers missing from the store without damage (acknowledged out of order before a restart, or lost earlier); skipped from now on')
       for (const seq of gaps) markRemoved(seq)
     }
-    return { keys: keys.slice(0, n), values: values.slice(0, n), suspect: false, upTo: verifiedTo }
+    return { keys: keys.slice(0, n), seqs: seqs.slice(0, n), values: values.slice(0, n), suspect: false, upTo: verifiedTo }
   }
 
   /**
