@@ -82,7 +82,7 @@ t.test('bulk reads meeting a garbled block: never past the damage silently, from
   const lostTo = r0.lostRanges.at(-1)!.to
 
   const cursors = [-1, lostFrom - 1025, lostFrom - 257, lostFrom - 1, lostFrom + 3, lostTo]
-  for (const limit of [1, 256, 1000, 5000]) {
+  for (const limit of [1, 256, 5000]) {
     for (const cursor of cursors) {
       if (limit === 1 && cursor < lostFrom - 300) continue // one record per read over thousands: slow, nothing new
       const name = `cursor ${cursor - lostFrom >= 0 ? '+' : ''}${cursor - lostFrom} from the damage, limit ${limit}`
