@@ -33,7 +33,7 @@ const f64 = new Float64Array(1)
 const f64Bytes = new Uint8Array(f64.buffer)
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
-/** The record being read, as a Buffer (for latin1Slice), and the read position; -1 once something did not fit. */
+/** The record being read, as a Buffer (for latin1Slice), its length, and the read position. */
 let src: Buffer = Buffer.alloc(0)
 let end = 0
 let pos = 0
@@ -64,14 +64,14 @@ function arg(): number {
 
 /** An unsigned integer up to 32 bits; -1 if the item is anything else. */
 function uint(): number {
-  if (pos < 0 || pos >= end || src[pos]! > 0x1a) return -1
+  if (pos >= end || src[pos]! > 0x1a) return -1
   return arg()
 }
 
 /** A text string; undefined if the item is anything else or not valid UTF-8. */
 function text(): string | undefined {
   const b = src
-  if (pos < 0 || pos >= end || (b[pos]! & 0xe0) !== 0x60) return undefined
+  if (pos >= end || (b[pos]! & 0xe0) !== 0x60) return undefined
   const n = arg()
   const from = pos
   const to = from + n

@@ -23,7 +23,7 @@ const ALPHABETS = [
   'éàüßñçøå',
   '温度湿度传感器',
   '😀🚀🌡️',
-  '\u0000\u007f\u0080\u07ff\u0800\uffff',
+  '\u0000\u007f\u0080\u07ff\u0800\uffff\ufeff',
 ]
 
 function randomText(r: () => number, max: number): string {
