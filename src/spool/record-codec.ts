@@ -1,5 +1,6 @@
 import { decode, encode } from 'cbor-x'
 import { CborWriter } from '../wire/cbor-writer.js'
+import { readRecord } from './record-reader.js'
 import type { StoredEvent } from './types.js'
 
 /**
@@ -46,7 +47,17 @@ export function encodeRecord(e: StoredEvent): Uint8Array {
 
 export class RecordDecodeError extends Error {}
 
+/**
+ * The record as encodeRecord wrote it, read by record-reader.ts; any other
+ * encoding (another CBOR writer's forms, damage) through cbor-x and a check of
+ * every field, which throws RecordDecodeError for what is not a record.
+ */
 export function decodeRecord(seq: number, bytes: Uint8Array): StoredEvent {
+  return readRecord(seq, bytes) ?? decodeGeneric(seq, bytes)
+}
+
+/** The cbor-x path: exported for tests that compare the two. */
+export function decodeGeneric(seq: number, bytes: Uint8Array): StoredEvent {
   let v: unknown
   try {
     v = decode(bytes)

@@ -60,6 +60,18 @@ export interface Spool extends SpoolReader, SpoolWriter {
 
 type BatchOp = WriteOp
 
+/** Records read from the store, in key order, not decoded yet. */
+interface RecordsRead {
+  /** Keys as the root store gives them: with the events sublevel's prefix. */
+  keys: string[]
+  seqs: number[]
+  values: Uint8Array[]
+  /** A seq in the range read is missing and nothing removed it. */
+  suspect: boolean
+  /** The read covers [start, upTo). */
+  upTo: number
+}
+
 const META_EPOCH = 'epoch'
 const META_NEXT_SEQ = 'nextSeq'
 const META_CLEAN = 'clean'
@@ -72,6 +84,10 @@ const KEY_BYTES = 16
 const TAIL_MAX_BYTES = 4 * 1024 * 1024
 /** A read from the store returns fewer records than asked once their values reach this many bytes. */
 const READ_MAX_BYTES = 8 * 1024 * 1024
+/** A store read asks LevelDB for this many records at a time (nextv)... */
+const READ_CHUNK = 1024
+/** ...or fewer once their keys and values pass this many bytes (classic-level's highWaterMarkBytes). */
+const READ_CHUNK_BYTES = 1024 * 1024
 /** Sizes of records handed to the reader, for exact byte accounting on ack; the oldest reads are forgotten above this. */
 const MAX_SIZES = 20_000
 const INTAKE_LOG_MS = 30_000
@@ -214,6 +230,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let lowWater = scan.firstSeq ?? nextSeq
   /** Seqs at or above lowWater already removed (acks that came out of order). */
   const removedAbove = new Set<number>()
+  /** Seqs whose reject is being written: gone from the store before reject marks them removed. */
+  const rejecting = new Set<number>()
   /** Highest committed seq + 1: what the reader may see. */
   let committedNext = nextSeq
   let pending = scan.records
@@ -483,41 +501,149 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (start >= end || limit <= 0) return []
     const cached = tail.read(start, end, limit, isRemoved)
     if (cached !== null) return cached
+    let found = await readBulk(start, end, limit)
+    if (found.suspect) {
+      // A sequence number missing that nothing removed: a damaged block LevelDB stepped over, or a
+      // gap from before this run. The per-record read, to its natural end, reports the damage.
+      found = await readCareful(start, found.upTo, limit)
+    }
     const out: StoredEvent[] = []
     const noteSize = sizes.begin(start)
-    let readBytes = 0
-    // An async step per record, not nextv: LevelDB steps over a damaged block and
-    // reports it only at certain iterator ends, and nextv chunks missed it (damage.test.ts).
-    // On the root store with the sublevel's prefix: the sublevel's own iterator wraps
-    // every step in one more async call and re-slices every key.
-    const prefix = events.prefix
-    for await (const [fullKey, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(end), limit })) {
-      const key = fullKey.slice(prefix.length)
-      const seq = Number.parseInt(key, 16)
+    const { keys, seqs, values } = found
+    const prefixLength = events.prefix.length
+    for (let i = 0; i < keys.length; i++) {
+      const raw = values[i]!
+      const seq = seqs[i]!
       try {
         out.push(decodeRecord(seq, raw))
-        noteSize(seq, key.length + raw.length)
-        readBytes += raw.length
+        noteSize(seq, keys[i]!.length - prefixLength + raw.length)
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
+        const key = keys[i]!.slice(prefixLength)
         await quarantineRecord(key, raw, err)
         quarantined.count++
         markRemoved(seq)
         pending--
         bytes = Math.max(0, bytes - key.length - raw.length)
       }
-      // A short read is fine (the reader asks again): large payloads must not make one read hold gigabytes.
-      if (readBytes >= READ_MAX_BYTES) break
     }
-    // Everything below the first record found is gone: skip it next time.
+    // Everything below the first record found (decoded or quarantined) is gone: skip it next time.
+    // Found nothing: the read went to `end` (no limit or byte cap stops an empty read).
     if (fromHead) {
-      const first = out[0]?.seq ?? (out.length === 0 && limit > 0 ? end : lowWater)
+      const first = keys.length > 0 ? seqs[0]! : end
       while (lowWater < first) {
         removedAbove.delete(lowWater)
         lowWater++
       }
     }
     return out
+  }
+
+  /** The seq of a root-store key (16 hex digits after the prefix), without a substring; NaN if it is not one. */
+  function keySeq(key: string, from: number): number {
+    if (key.length !== from + 16) return Number.NaN
+    let n = 0
+    for (let i = from; i < from + 16; i++) {
+      const c = key.charCodeAt(i)
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
+      if (d < 0) return Number.NaN
+      n = n * 16 + d
+    }
+    return n
+  }
+
+  /** Some seq in [from, to) is neither removed nor being rejected: it should be in the store. */
+  function unexplained(from: number, to: number): boolean {
+    for (let seq = Math.max(from, lowWater); seq < to; seq++) if (!removedAbove.has(seq) && !rejecting.has(seq)) return true
+    return false
+  }
+
+  /**
+   * Records in [start, end) from the store, in chunks (nextv): at most `limit`, and values up to
+   * READ_MAX_BYTES (the record that crosses it is the last). LevelDB steps over a damaged block
+   * and reports it only when an iterator reaches its end, which a chunked read that stops at its
+   * limit never does: every seq the read passes over is checked instead. One that nothing removed
+   * makes the read `suspect`; `upTo` is where the read stopped (exclusive).
+   */
+  async function readBulk(start: number, end: number, limit: number): Promise<RecordsRead> {
+    const keys: string[] = []
+    const seqs: number[] = []
+    const values: Uint8Array[] = []
+    const prefix = events.prefix
+    // On the root store with the sublevel's prefix: the sublevel's own iterator re-slices every key.
+    const it = db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(end), limit, highWaterMarkBytes: READ_CHUNK_BYTES })
+    let expect = start
+    let suspect = false
+    let capped = false
+    let readBytes = 0
+    try {
+      while (keys.length < limit && !capped) {
+        const chunk = await it.nextv(Math.min(READ_CHUNK, limit - keys.length))
+        if (chunk.length === 0) break
+        for (let i = 0; i < chunk.length; i++) {
+          const [key, raw] = chunk[i]!
+          const seq = keySeq(key, prefix.length)
+          // Not a seq key, or out of order: not what an intact store gives; the careful read decides.
+          if (!(seq >= expect)) suspect = true
+          else if (seq > expect && unexplained(expect, seq)) suspect = true
+          if (seq >= expect) expect = seq + 1
+          keys.push(key)
+          seqs.push(seq)
+          values.push(raw)
+          readBytes += raw.length
+          // A short read is fine (the reader asks again): large payloads must not make one read hold gigabytes.
+          if (readBytes >= READ_MAX_BYTES) {
+            capped = true
+            break
+          }
+        }
+      }
+    } finally {
+      await it.close()
+    }
+    const full = capped || keys.length >= limit
+    // Stopped before `end` with room left: everything up to `end` must be accounted for too.
+    if (!full && unexplained(expect, end)) suspect = true
+    return { keys, seqs, values, suspect, upTo: full ? expect : end }
+  }
+
+  /**
+   * The careful read of [start, upTo): an async step per record to the iterator's natural end
+   * (no limit, no byte cap), where LevelDB reports a block it stepped over (LEVEL_CORRUPTION,
+   * which readAfter answers with repairLive). If it reads to the end without an error, every seq
+   * it did not find is a legitimate gap (acks out of order before a restart, losses already
+   * counted): marked removed so later reads do not come here for it. Pending and bytes count only
+   * stored records, so they do not change. Then the read's own limits apply to what was found.
+   */
+  async function readCareful(start: number, upTo: number, limit: number): Promise<RecordsRead> {
+    const keys: string[] = []
+    const values: Uint8Array[] = []
+    const prefix = events.prefix
+    const seqs: number[] = []
+    for await (const [key, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(upTo) })) {
+      keys.push(key)
+      values.push(raw)
+      seqs.push(Number.parseInt(key.slice(prefix.length), 16))
+    }
+    // Read to the end without an error: the store holds no other record in [start, upTo).
+    let readBytes = 0
+    let n = 0
+    while (n < keys.length && n < limit && readBytes < READ_MAX_BYTES) readBytes += values[n++]!.length
+    const verifiedTo = n < keys.length ? seqs[n]! : upTo
+    let expect = start
+    const gaps: number[] = []
+    for (let i = 0; i <= n; i++) {
+      const next = i < n ? seqs[i]! : verifiedTo
+      if (!(next >= expect)) continue
+      for (let seq = Math.max(expect, lowWater); seq < next; seq++) if (!removedAbove.has(seq) && !rejecting.has(seq)) gaps.push(seq)
+      expect = next + 1
+    }
+    if (gaps.length > 0) {
+      log.info({ count: gaps.length, first: gaps[0], last: gaps.at(-1) },
+        'spool read: sequence numbers missing from the store without damage (acknowledged out of order before a restart, or lost earlier); skipped from now on')
+      for (const seq of gaps) markRemoved(seq)
+    }
+    return { keys: keys.slice(0, n), seqs: seqs.slice(0, n), values: values.slice(0, n), suspect: false, upTo: verifiedTo }
   }
 
   /**
@@ -697,10 +823,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const key = seqKey(event.seq)
       const entry: RejectedEvent = { event, reason, rejectedAt: now() }
       if (reasonCode !== undefined) entry.reasonCode = reasonCode
-      await gc.submit([
-        { type: 'put', sublevel: rejectedDb, key, value: encodeValue(entry) },
-        { type: 'del', sublevel: events, key },
-      ])
+      // A read between the write and the accounting below must not take the seq for a gap (readBulk).
+      rejecting.add(event.seq)
+      try {
+        await gc.submit([
+          { type: 'put', sublevel: rejectedDb, key, value: encodeValue(entry) },
+          { type: 'del', sublevel: events, key },
+        ])
+      } finally {
+        rejecting.delete(event.seq)
+      }
       if (!isRemoved(event.seq)) {
         bytes = Math.max(0, bytes - takeSize(event.seq))
         markRemoved(event.seq)
