@@ -18,7 +18,8 @@ export interface CpuSplit {
 }
 
 export interface CpuSplitWatch {
-  stop(events: number): CpuSplit
+  /** `wallMs`: the stretch the busy share is taken over, when not the whole watch (the outage's drain, first to last arrival). */
+  stop(events: number, wallMs?: number): CpuSplit
 }
 
 export function watchCpuSplit(edgePid: number, cloudPid: number): CpuSplitWatch {
@@ -28,8 +29,8 @@ export function watchCpuSplit(edgePid: number, cloudPid: number): CpuSplitWatch 
   const cloud0 = sample(cloudPid).cpuMs
   const bench0 = process.cpuUsage()
   return {
-    stop(events) {
-      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
+    stop(events, drainMs) {
+      const wallMs = drainMs ?? Number(process.hrtime.bigint() - t0) / 1e6
       const edgeMs = sample(edgePid).cpuMs - edge0
       const cloudMs = sample(cloudPid).cpuMs - cloud0
       const b = process.cpuUsage(bench0)
