@@ -5,18 +5,10 @@ import { encode } from 'cbor-x'
 import { decodeGeneric, decodeRecord, encodeRecord, RecordDecodeError } from '../../src/spool/record-codec.js'
 import { readRecord } from '../../src/spool/record-reader.js'
 import type { StoredEvent } from '../../src/spool/types.js'
+import { seededRandom } from '../helpers/fault-results.js'
 
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The same cases on every run. */
+const rng = seededRandom
 
 const ALPHABETS = [
   'abcdefghijklmnopqrstuvwxyz0123456789/-_',
