@@ -315,6 +315,16 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     checkWritable()
   }
 
+  /**
+   * Deletes are gathered for a few ms (or DELETE_BATCH of them): every LevelDB write costs a trip
+   * to its thread pool, and a delete lost in a crash costs only one re-send.
+   */
+  function queueDelete(key: string): void {
+    deletes.push({ type: 'del', sublevel: events, key })
+    if (deletes.length >= DELETE_BATCH) flushDeletes()
+    else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
+  }
+
   const writableListeners = new Set<() => void>()
   function storeState(): StoreState {
     return { bytes: bytes + queuedBytes, freeBytes: guard.freeBytes, writable: health.writable && !repairing }
@@ -799,11 +809,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       pending--
       counters.acked++
       acksSinceCompact++
-      deletes.push({ type: 'del', sublevel: events, key: seqKey(seq) })
-      // Gathered for a few ms (or DELETE_BATCH acks): every LevelDB write costs a trip to its
-      // thread pool, and a delete lost in a crash costs only one re-send.
-      if (deletes.length >= DELETE_BATCH) flushDeletes()
-      else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
+      queueDelete(seqKey(seq))
       maybeCompact()
     },
 
@@ -811,11 +817,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       assertOpen()
       const key = seqKey(seq)
       const raw = await events.get(key)
-      if (raw === undefined) return
+      // Acked (or rejected) while it was read: its delete may be written already, and a put now
+      // would bring the record back after a restart, to be sent again.
+      if (raw === undefined || isRemoved(seq)) return
       const event = decodeRecord(seq, raw)
       event.attempts = (event.attempts ?? 0) + 1
       await gc.submit([{ type: 'put', sublevel: events, key, value: encodeRecord(event) }])
-      tail.replace(event)
+      // Acked while the put waited for its commit: that ack's delete may have gone first. Again.
+      if (isRemoved(seq)) queueDelete(key)
+      else tail.replace(event)
     },
 
     async reject(event: StoredEvent, reason: string, reasonCode?: number): Promise<void> {

@@ -119,6 +119,27 @@ t.test('onAppend fires after commit, and reject moves a record aside', async (t)
   await spool.close()
 })
 
+t.test('an ack that lands while an attempt is being counted: the record is not written back', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  // 2048 acks (the delete batch) write their deletes at once, while the attempt still reads.
+  const n = 2048
+  for (let i = 0; i < n; i += 256) await Promise.all(Array.from({ length: 256 }, (_, j) => spool.append(ev('a', i + j))))
+  const read = await spool.readAfter(-1, n)
+  t.equal(read.length, n)
+  const last = read.at(-1)!.seq
+  // The attempt reads the record first; the upstream's PUBACKs arrive meanwhile.
+  const counting = spool.noteAttempt(last)
+  for (const e of read) spool.ack(e.seq)
+  await counting
+  t.equal(spool.stats().pending, 0)
+  t.same(await spool.readAfter(-1, 10), [], 'nothing to read in this run')
+  await spool.close()
+  const again = await open(dir)
+  t.same((await again.spool.readAfter(-1, 10)).map((e) => e.seq), [], 'and nothing came back after a restart: no re-send of an acked event')
+  await again.spool.close()
+})
+
 t.test('out-of-order acks, head tracking and compaction', async (t) => {
   const dir = t.testdir()
   const { spool } = await open(dir, { compactEveryAcks: 10 })
