@@ -28,10 +28,6 @@ declare module 'node:buffer' {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-/** A float64 is read through these: no DataView per record. */
-const f64 = new Float64Array(1)
-const f64Bytes = new Uint8Array(f64.buffer)
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** The record being read, as a Buffer (for latin1Slice), its length, and the read position. */
 let src: Buffer = Buffer.alloc(0)
@@ -116,13 +112,6 @@ function shortAscii(b: Buffer, at: number, n: number): string | undefined {
   return s
 }
 
-function float64(at: number): number {
-  const b = src
-  if (littleEndian) for (let i = 0; i < 8; i++) f64Bytes[i] = b[at + 7 - i]!
-  else for (let i = 0; i < 8; i++) f64Bytes[i] = b[at + i]!
-  return f64[0]!
-}
-
 /**
  * The record in `bytes`, or undefined when it is not in the forms encodeRecord
  * writes (decode it with cbor-x instead). Never throws.
@@ -164,7 +153,7 @@ function readFields(seq: number, bytes: Uint8Array, items: number): StoredEvent 
   let acceptedAt: number
   if (pos < end && src[pos] === 0xfb) {
     if (pos + 9 > end) return undefined
-    acceptedAt = float64(pos + 1)
+    acceptedAt = src.readDoubleBE(pos + 1)
     pos += 9
   } else {
     acceptedAt = uint()

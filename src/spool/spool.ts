@@ -5,7 +5,7 @@ import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
-import { eventId, seqKey } from './keys.js'
+import { eventId, seqKey, seqKeyAt } from './keys.js'
 import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encodeDedupBatch } from './dedup-store.js'
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
@@ -549,22 +549,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     return out
   }
 
-  /** The seq of a root-store key (16 hex digits after the prefix), without a substring; NaN if it is not one. */
-  function keySeq(key: string, from: number): number {
-    if (key.length !== from + 16) return Number.NaN
-    let n = 0
-    for (let i = from; i < from + 16; i++) {
-      const c = key.charCodeAt(i)
-      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
-      if (d < 0) return Number.NaN
-      n = n * 16 + d
-    }
-    return n
-  }
+  /** Not in the store for a known reason: removed, or its reject being written. */
+  const accountedFor = (seq: number): boolean => isRemoved(seq) || rejecting.has(seq)
 
-  /** Some seq in [from, to) is neither removed nor being rejected: it should be in the store. */
+  /** Some seq in [from, to) is not accounted for: it should be in the store. */
   function unexplained(from: number, to: number): boolean {
-    for (let seq = Math.max(from, lowWater); seq < to; seq++) if (!removedAbove.has(seq) && !rejecting.has(seq)) return true
+    for (let seq = Math.max(from, lowWater); seq < to; seq++) if (!accountedFor(seq)) return true
     return false
   }
 
@@ -592,7 +582,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         if (chunk.length === 0) break
         for (let i = 0; i < chunk.length; i++) {
           const [key, raw] = chunk[i]!
-          const seq = keySeq(key, prefix.length)
+          const seq = seqKeyAt(key, prefix.length)
           // Not a seq key, or out of order: not what an intact store gives; the careful read decides.
           if (!(seq >= expect)) suspect = true
           else if (seq > expect && unexplained(expect, seq)) suspect = true
@@ -633,7 +623,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     for await (const [key, raw] of db.iterator({ gte: prefix + seqKey(start), lt: prefix + seqKey(upTo) })) {
       keys.push(key)
       values.push(raw)
-      seqs.push(Number.parseInt(key.slice(prefix.length), 16))
+      seqs.push(seqKeyAt(key, prefix.length))
     }
     // Read to the end without an error: the store holds no other record in [start, upTo).
     let readBytes = 0
@@ -645,7 +635,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     for (let i = 0; i <= n; i++) {
       const next = i < n ? seqs[i]! : verifiedTo
       if (!(next >= expect)) continue
-      for (let seq = Math.max(expect, lowWater); seq < next; seq++) if (!removedAbove.has(seq) && !rejecting.has(seq)) gaps.push(seq)
+      for (let seq = Math.max(expect, lowWater); seq < next; seq++) if (!accountedFor(seq)) gaps.push(seq)
       expect = next + 1
     }
     if (gaps.length > 0) {
