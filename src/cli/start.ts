@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, formatConfigError, loadConfig } from '../config/index.js'
+import { ConfigError, formatConfigError } from '../config/config-error.js'
+import { loadConfigIsolated } from '../config/load-isolated.js'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { startGateway, type GatewayStats } from '../gateway.js'
 import { createLogger } from '../observability/log.js'
@@ -33,7 +34,7 @@ export async function startCommand(opts: { configFile: string | undefined; io: C
   const file = pickConfigFile(opts.configFile)
   let config
   try {
-    config = loadConfig({ file, env: io.env })
+    config = await loadConfigIsolated({ file, env: io.env })
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr.write(`outpost: ${formatConfigError(err)}\n`)

@@ -8,6 +8,7 @@ import { ErrorCodes } from '../errors.js'
 import { ConfigError, type ConfigIssue } from './config-error.js'
 import { applyDefaults, inSchemaOrder, isPlainObject } from './defaults.js'
 import { applyEnv, readEnv, type Env } from './env.js'
+import { deepFreeze } from './freeze.js'
 import { OutpostSchema, type OutpostConfig } from './schema.js'
 import { isValidConfig, validateDocument } from './validate.js'
 
@@ -38,14 +39,6 @@ function parseYaml(text: string, source: string): unknown {
   } catch (err) {
     throw new ConfigError([{ source, path: '', message: `YAML error: ${(err as Error).message}` }], { cause: err })
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const child of Object.values(value)) deepFreeze(child)
-  }
-  return value
 }
 
 /** Text to a frozen, validated configuration. Pure: no file system, no implicit `process.env`. */
