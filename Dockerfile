@@ -20,5 +20,6 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 1883
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# Node flags as in package.json's "start" (docs/architecture.md, "Memory").
+ENTRYPOINT ["node", "--v8-pool-size=1", "dist/cli/main.js"]
 CMD ["start", "--config", "config/outpost.yaml"]

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -25,21 +25,38 @@ export interface OutpostOptions {
 }
 
 /**
- * Outpost as its users run it: `node dist/cli/main.js start --config FILE`,
+ * Outpost as its users run it: `node FLAGS dist/cli/main.js start --config FILE`
+ * with the node flags of `npm start`,
  * default spool settings (fsync before every PUBACK, group commit at the end of the event-loop turn),
  * default uplink window, MQTT 5 upstream. Reconnect: first retry after
  * 100 ms, then at most every second (see edgeMosquitto's restart_timeout).
  */
 /**
  * Node flags for the gateway: BENCH_NODE_ARGS (space-separated) for
- * experiments; else a CPU profile into the folder when one is given
- * (a sampling heap profile instead with BENCH_HEAP_PROF); else none.
+ * experiments; else the shipped ones (`npm start`), plus a CPU profile into
+ * the folder when one is given (a sampling heap profile instead with
+ * BENCH_HEAP_PROF).
  */
 function gatewayNodeArgs(profDir: string | undefined): string[] {
   const extra = process.env.BENCH_NODE_ARGS
   if (extra) return extra.split(' ')
-  if (profDir === undefined) return []
-  return process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${profDir}`] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+  const shipped = shippedNodeFlags()
+  if (profDir === undefined) return shipped
+  return [...shipped, ...(process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${profDir}`] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`])]
+}
+
+const PACKAGE_JSON = fileURLToPath(new URL('../../package.json', import.meta.url))
+
+/**
+ * The node flags the gateway ships with: those of `npm start` in
+ * package.json (the Docker image's entrypoint and the `outpost` bin's
+ * shebang carry the same; test/bench/harness.test.ts checks they agree).
+ */
+export function shippedNodeFlags(scripts?: Record<string, string>): string[] {
+  const start = (scripts ?? (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts: Record<string, string> }).scripts)['start'] ?? ''
+  const m = /^node((?: --\S+)*) dist\/cli\/main\.js start\b/.exec(start)
+  if (m === null) throw new Error(`package.json's start script is not 'node [--flags] dist/cli/main.js start ...': ${start}`)
+  return m[1]!.trim().split(' ').filter((f) => f !== '')
 }
 
 export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {

@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { encode } from 'cbor-x'
 import t from 'tap'
 import { rawConnect } from '../../bench/harness/client.js'
 import { runLoad } from '../../bench/harness/load.js'
 import { add, metric, type ScenarioResult } from '../../bench/harness/metrics.js'
+import { shippedNodeFlags } from '../../bench/harness/outpost.js'
 import { fillPayload, PAYLOAD_BYTES, readPayload, writePayload } from '../../bench/harness/payload.js'
 import { sample } from '../../bench/harness/proc.js'
 import { renderReport } from '../../bench/harness/report.js'
@@ -142,4 +145,20 @@ t.test('the report puts medians, the ratio Outpost / Mosquitto and the target ve
   t.match(lostRow, /\| 0 \| – \| not available in this build \|  \|/)
   t.match(doc, /- \*\*error\*\*: an error/)
   t.match(doc, /SETUP/)
+})
+
+t.test('the bench starts Outpost with the node flags it ships with, and every way of starting it agrees', async (t) => {
+  const root = new URL('../../', import.meta.url)
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }
+  const flags = shippedNodeFlags()
+  t.strictSame(flags, shippedNodeFlags(pkg.scripts))
+  t.ok(flags.length > 0, 'npm start carries node flags')
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(new URL('Dockerfile', root), 'utf8'))?.[1]
+  t.strictSame(JSON.parse(entrypoint ?? '[]'), ['node', ...flags, 'dist/cli/main.js'], 'the Docker image')
+  const shebang = readFileSync(new URL('src/cli/main.ts', root), 'utf8').split('\n')[0]
+  t.equal(shebang, `#!/usr/bin/env -S node ${flags.join(' ')}`, 'the outpost bin')
+  const r = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' })
+  t.equal(r.status, 0, `node accepts them: ${r.stderr}`)
+  t.throws(() => shippedNodeFlags({ start: 'tsx src/cli/main.ts start' }), /not 'node \[--flags\] dist\/cli\/main.js start/)
+  t.strictSame(shippedNodeFlags({ start: 'node dist/cli/main.js start --config x.yaml' }), [])
 })
