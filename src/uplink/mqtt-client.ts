@@ -1,13 +1,14 @@
 import type { Duplex, Writable } from 'node:stream'
-import { connect, ErrorWithReasonCode, type MqttClient, type Packet } from 'mqtt'
+import { ErrorWithReasonCode, MqttClient, type Packet } from 'mqtt'
 import { PublishEncoder } from './publish-encoder.js'
 import { createPubackSplitter } from './puback-splitter.js'
+import { openTransport, parseEndpoint, withUrlCredentials } from './transport.js'
 import type { ConnectFn, PublishCallback } from './types.js'
 
 /**
  * One MQTT.js client per connection attempt (reconnectPeriod 0 in the
- * options). MQTT.js does the session: CONNECT/CONNACK, TLS, keepalive,
- * server DISCONNECT. QoS 1 PUBLISHes and their PUBACKs take a shorter path:
+ * options), over a TCP or TLS stream of our own (transport.ts). MQTT.js does
+ * the session: CONNECT/CONNACK, keepalive, server DISCONNECT. QoS 1 PUBLISHes and their PUBACKs take a shorter path:
  *
  * - Out: each PUBLISH is encoded (publish-encoder.ts) into a shared chunk of
  *   memory, and everything written in one event-loop turn goes to the socket
@@ -16,9 +17,9 @@ import type { ConnectFn, PublishCallback } from './types.js'
  *   per packet.
  * - In: the socket's bytes pass through puback-splitter.ts before MQTT.js's
  *   parser; PUBACKs are matched by packet id here, every other packet goes on
- *   to MQTT.js in order. MQTT.js builds the stream and pipes it into its
- *   parser; the client is made with manualConnect and its stream builder
- *   wrapped, so that this pipe goes through the splitter instead.
+ *   to MQTT.js in order. MQTT.js calls our stream builder, then pipes the
+ *   stream into its parser; the builder diverts that pipe through the
+ *   splitter.
  *
  * MQTT.js never sees those publishes, so it stores nothing it could re-send
  * behind the spool's back, and its outgoing store stays empty. Packet ids are
@@ -29,7 +30,6 @@ import type { ConnectFn, PublishCallback } from './types.js'
 const CHUNK_BYTES = 64 * 1024
 
 export const connectMqtt: ConnectFn = (url, options, handlers) => {
-  const client = connect(url, { ...options, manualConnect: true })
   const encoder = new PublishEncoder(options.protocolVersion === 5 ? 5 : 4)
   const pending = new Map<number, PublishCallback>()
   let nextId = 1
@@ -57,10 +57,9 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
 
   // MQTT.js calls the builder, then pipes the stream into its parser (a
   // Writable). Route that pipe through the splitter.
-  const internals = client as unknown as { streamBuilder: (c: MqttClient) => Duplex }
-  const buildStream = internals.streamBuilder
-  internals.streamBuilder = (c) => {
-    const stream = buildStream(c)
+  const endpoint = parseEndpoint(url)
+  const buildStream = (): Duplex => {
+    const stream = openTransport(endpoint, options)
     const pipe = stream.pipe
     stream.pipe = function <T extends NodeJS.WritableStream>(this: Duplex, parser: T): T {
       stream.pipe = pipe
@@ -74,6 +73,7 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
     }
     return stream
   }
+  const client = new MqttClient(buildStream, { ...withUrlCredentials(options, endpoint), manualConnect: true })
 
   client.on('connect', handlers.onConnect)
   client.on('close', () => {
