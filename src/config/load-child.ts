@@ -16,4 +16,5 @@ try {
     ? { ok: false, code: err.code === ErrorCodes.CONFIG_READ ? ErrorCodes.CONFIG_READ : ErrorCodes.CONFIG_INVALID, issues: err.issues }
     : { ok: false, message: err instanceof Error ? err.message : String(err) }
 }
-process.send?.(reply, () => process.disconnect())
+// The parent may be gone (a signal during start-up): then there is no one to tell.
+process.send?.(reply, () => { if (process.connected) process.disconnect() })
