@@ -10,7 +10,8 @@ import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encode
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
 import { repairWhileOpen } from './live-repair.js'
-import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
+import { causeCode, clearRanges, openDb, writeDeletes, writeOps, type WriteOp } from './open-db.js'
+import { planDeletes, storedRanges } from './delete-plan.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createRetentionRunner } from './retention-runner.js'
@@ -78,6 +79,8 @@ const META_CLEAN = 'clean'
 const META_PENDING = 'pending'
 const META_BYTES = 'bytes'
 const META_HEAD = 'head'
+/** Seq ranges of acked records being deleted as ranges (delete-plan.ts); finished at open if a crash cut them short. */
+const META_CLEARING = 'clearing'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
 /** The in-memory tail (tail-cache.ts) holds at most this many bytes of records, whatever their count. */
@@ -94,6 +97,8 @@ const INTAKE_LOG_MS = 30_000
 /** Acked records are deleted in batches of up to this many, or after DELETE_DELAY_MS. */
 const DELETE_BATCH = 2048
 const DELETE_DELAY_MS = 5
+/** A run of at least this many consecutive acked seqs is deleted as one range (no call per key); shorter ones key by key. */
+const CLEAR_MIN_RUN = 64
 
 
 /**
@@ -131,6 +136,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const stored = typeof metaPending === 'number' && typeof metaBytes === 'number' ? { pending: metaPending, bytes: metaBytes } : null
 
   const metaHead = await readMeta(META_HEAD)
+  // Range deletes of acknowledged records that a crash cut short (flushDeletes): finished before
+  // the check, so the stored counters, written with them, match the records.
+  await clearRanges(db, events.prefix, storedRanges(await readMeta(META_CLEARING)))
   const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired || startedEmpty })
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
@@ -290,37 +298,46 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   // Deletes after an upstream ack are not synced: a lost delete costs one re-send.
-  let deletes: BatchOp[] = []
+  /** Seqs of removed records whose delete is not written yet: numbers, no op object per record. */
+  let deletes: number[] = []
   let deleteTimer: NodeJS.Timeout | null = null
   let deleting: Promise<void> = Promise.resolve()
   /** Deletes a failed write refused: written again once the store is reopened. */
-  let failedDeletes: BatchOp[] = []
+  let failedDeletes: number[] = []
   const flushDeletes = (): void => {
     if (deleteTimer) clearTimeout(deleteTimer)
     deleteTimer = null
-    const ops = deletes
+    const seqs = deletes
     deletes = []
-    if (ops.length === 0) return
-    const count = ops.length
+    if (seqs.length === 0) return
     if (!health.writable || repairing) {
-      failedDeletes.push(...ops)
+      failedDeletes = failedDeletes.concat(seqs)
       return
     }
-    ops.push(...metaOps())
-    deleting = deleting.then(() => writeOps(db, ops, false)).catch((err: unknown) => {
+    const plan = planDeletes(seqs, CLEAR_MIN_RUN)
+    // The ranges go into the metadata with the counters, in the same write: if the process dies
+    // before the range deletes are written, the next open writes them (see clearPending at open).
+    const ops = metaOps()
+    if (plan.ranges.length > 0) ops.push({ type: 'put', sublevel: meta, key: META_CLEARING, value: encodeValue(plan.ranges) })
+    deleting = deleting.then(() => writeDeletes(db, events.prefix, plan, ops)).catch((err: unknown) => {
       health.writeFailed(err)
-      failedDeletes.push(...ops.slice(0, count))
-      log.warn({ err, count }, 'deleting acknowledged records failed; retried when the store is writable again')
+      failedDeletes = failedDeletes.concat(seqs)
+      log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
     })
     checkWritable()
+  }
+
+  /** Failed deletes and the counters, written together (synced) once the store is writable again. */
+  function retryDeletes(seqs: number[]): Promise<void> {
+    return writeDeletes(db, events.prefix, { keys: seqs, ranges: [] }, metaOps(), true)
   }
 
   /**
    * Deletes are gathered for a few ms (or DELETE_BATCH of them): every LevelDB write costs a trip
    * to its thread pool, and a delete lost in a crash costs only one re-send.
    */
-  function queueDelete(key: string): void {
-    deletes.push({ type: 'del', sublevel: events, key })
+  function queueDelete(seq: number): void {
+    deletes.push(seq)
     if (deletes.length >= DELETE_BATCH) flushDeletes()
     else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
   }
@@ -362,7 +379,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const retry = failedDeletes
       failedDeletes = []
       try {
-        await writeOps(db, [...retry, ...metaOps()], true)
+        await retryDeletes(retry)
       } catch (err) {
         failedDeletes = retry.concat(failedDeletes)
         throw err
@@ -679,7 +696,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       report.setAside = res.setAside
       const retry = failedDeletes
       failedDeletes = []
-      await writeOps(db, [...retry, ...metaOps()], true)
+      await retryDeletes(retry)
       log.error({ lost: res.lostCount, lostRanges: res.lost.slice(0, 20), unreadable: res.scan.unreadableKeys.length, setAside: res.setAside, code: ErrorCodes.SPOOL_DAMAGED },
         `spool repaired while running: ${res.lostCount} event(s) lost; damaged files set aside in ${res.setAside ?? '(could not set aside)'}`)
     })().finally(() => {
@@ -799,7 +816,28 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       pending--
       counters.acked++
       acksSinceCompact++
-      queueDelete(seqKey(seq))
+      queueDelete(seq)
+      maybeCompact()
+    },
+
+    ackMany(records: ReadonlyArray<{ readonly seq: number }>): void {
+      if (status === 'closed') return
+      let n = 0
+      for (let i = 0; i < records.length; i++) {
+        const seq = records[i]!.seq
+        if (isRemoved(seq)) continue
+        // One at a time, as ack(): takeSize's average for a record never read depends on pending.
+        bytes = Math.max(0, bytes - takeSize(seq))
+        markRemoved(seq)
+        pending--
+        deletes.push(seq)
+        n++
+      }
+      if (n === 0) return
+      counters.acked += n
+      acksSinceCompact += n
+      if (deletes.length >= DELETE_BATCH) flushDeletes()
+      else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
       maybeCompact()
     },
 
@@ -814,7 +852,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       event.attempts = (event.attempts ?? 0) + 1
       await gc.submit([{ type: 'put', sublevel: events, key, value: encodeRecord(event) }])
       // Acked while the put waited for its commit: that ack's delete may have gone first. Again.
-      if (isRemoved(seq)) queueDelete(key)
+      if (isRemoved(seq)) queueDelete(seq)
       else tail.replace(event)
     },
 
@@ -895,7 +933,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       flushDeletes()
       await deleting
       if (db.status === 'open' && health.writable) {
-        await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
+        await writeOps(db, [
+          ...metaOps(),
+          { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) },
+          // Every range delete is written (deleting was awaited): nothing for the next open to finish.
+          { type: 'del', sublevel: meta, key: META_CLEARING },
+        ], true)
         // LevelDB flushes its memtable before any compaction: compacting a range past every key
         // writes the write-ahead log out as one table and merges nothing else, so the next open
         // has no log to replay into memory.

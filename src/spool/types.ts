@@ -105,6 +105,11 @@ export interface SpoolReader {
   readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>
   /** Delete a record the upstream acknowledged. Not fsync'd: a lost delete means one re-send. */
   ack(seq: number): void
+  /**
+   * ack() for each of these records (a batch the upstream acknowledged): one call, and a run of
+   * consecutive seqs is deleted as one range. Seqs already acked or rejected are skipped.
+   */
+  ackMany(records: ReadonlyArray<{ readonly seq: number }>): void
   /** Keep a record for a later retry, counting the attempt. */
   noteAttempt(seq: number): Promise<void>
   /** Move a record out of the forward log into the rejected store, with the reason. */

@@ -81,6 +81,7 @@ t.test('batched: a backlog goes as full batches, oldest first, one window slot e
   s.calls[1]!.cb(null)
   await until(() => s.calls.length === 3)
   t.same(s.spool.acks, [4, 5, 6, 7], 'one PUBACK acks all four')
+  t.equal(s.spool.ackManyCalls, 1, 'in one call to the spool')
   t.same(ids(s.calls[2]!), ['gw-1-8', 'gw-1-9'], 'the rest goes as a partial batch once the spool is drained')
   s.calls[0]!.cb(null)
   s.calls[2]!.cb(null)
