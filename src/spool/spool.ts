@@ -18,8 +18,9 @@ import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import { createTailCache } from './tail-cache.js'
 import { createReadSizes } from './read-sizes.js'
+import { plainEvent, readRaw } from './raw-event.js'
 import type {
-  AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
+  AppendResult, DedupHint, EventInput, ReadOptions, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
 
 export interface SpoolOptions {
@@ -508,15 +509,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
    * it met was quarantined: an empty answer must mean nothing committed is
    * left after the cursor (the uplink then waits for the next append).
    */
-  async function readCommitted(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async function readCommitted(afterSeq: number, limit: number, raw: boolean): Promise<StoredEvent[]> {
     for (;;) {
       const quarantined = { count: 0 }
-      const out = await readRange(afterSeq, limit, quarantined)
+      const out = await readRange(afterSeq, limit, quarantined, raw)
       if (out.length > 0 || quarantined.count === 0) return out
     }
   }
 
-  async function readRange(afterSeq: number, limit: number, quarantined: { count: number }): Promise<StoredEvent[]> {
+  async function readRange(afterSeq: number, limit: number, quarantined: { count: number }, rawRecords: boolean): Promise<StoredEvent[]> {
     await health.settled()
     await maintenance
     if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
@@ -542,7 +543,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const raw = values[i]!
       const seq = seqs[i]!
       try {
-        out.push(decodeRecord(seq, raw))
+        out.push((rawRecords ? readRaw(seq, raw) : undefined) ?? decodeRecord(seq, raw))
         noteSize(seq, keys[i]!.length - prefixLength + raw.length)
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
@@ -797,14 +798,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       )
     },
 
-    async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    async readAfter(afterSeq: number, limit: number, readOpts?: ReadOptions): Promise<StoredEvent[]> {
       assertOpen()
+      const raw = readOpts?.raw === true
       try {
-        return await readCommitted(afterSeq, limit)
+        return await readCommitted(afterSeq, limit, raw)
       } catch (err) {
         if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
         await repairLive(err)
-        return await readCommitted(afterSeq, limit)
+        return await readCommitted(afterSeq, limit, raw)
       }
     },
 
@@ -859,7 +861,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     async reject(event: StoredEvent, reason: string, reasonCode?: number): Promise<void> {
       assertOpen()
       const key = seqKey(event.seq)
-      const entry: RejectedEvent = { event, reason, rejectedAt: now() }
+      const entry: RejectedEvent = { event: plainEvent(event), reason, rejectedAt: now() }
       if (reasonCode !== undefined) entry.reasonCode = reasonCode
       // A read between the write and the accounting below must not take the seq for a gap (readBulk).
       rejecting.add(event.seq)

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { SpoolReader, StoredEvent } from '../spool/types.js'
+import type { ReadOptions, SpoolReader, StoredEvent } from '../spool/types.js'
 import type { BatchBuilder } from './batch-builder.js'
 import { batchEventBytes } from './batch-builder.js'
 import { createFlightWindow } from './flight-window.js'
@@ -126,6 +126,8 @@ interface Flight {
   bytes?: number
 }
 
+const RAW: ReadOptions = Object.freeze({ raw: true })
+
 /** Delay before reading again after a failed spool read. */
 const READ_RETRY_MS = 1000
 /**
@@ -218,7 +220,8 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   }
 
   function startRead(): { cursor: number; seen: number; records: Promise<StoredEvent[]> } {
-    const records = o.spool.readAfter(cursor, readAhead)
+    // Batched mode copies stored items into batches: the records come with their bytes.
+    const records = o.spool.readAfter(cursor, readAhead, batch === undefined ? undefined : RAW)
     // A prefetch may fail while nobody awaits it yet: whoever awaits it later
     // still gets the error; until then it must not count as unhandled.
     records.catch(() => {})
@@ -401,7 +404,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       })
     }
     if (state !== 'running') return
-    win.hold({ ...flight, attempts, events: flight.events.map((e) => ({ ...e, attempts })) })
+    // The events themselves stay as read (records the spool serves from memory are shared): the
+    // flight carries the count.
+    win.hold({ ...flight, attempts })
     const timer = setTimeout(() => {
       retryTimers.delete(timer)
       if (state !== 'running') return
