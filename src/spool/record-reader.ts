@@ -213,7 +213,8 @@ export interface RecordLayout {
  * The layout of a record in exactly the forms encodeRecord writes, which are also the forms a
  * batch writes its items in: shortest heads for text and byte strings, metadata as a map with a
  * two-byte length (or null). Undefined for anything else, including every record readRecord
- * would not read (decode those as before). Never throws.
+ * would not read (decode those as before). Never throws. The answer is one object reused by
+ * every call (no allocation per record): read it before the next call.
  */
 export function scanRecord(bytes: Uint8Array): RecordLayout | undefined {
   const n = bytes.length
@@ -305,5 +306,17 @@ function scanFields(items: number): RecordLayout | undefined {
   }
   if (items === 11 && !skipText()) return undefined
   if (pos !== end) return undefined
-  return { textEnd, payloadAt, payloadData, payloadEnd, metaAt, metaEnd, qos, retain: flag === 0xf5, acceptedAt, attempts }
+  const l = layout
+  l.textEnd = textEnd
+  l.payloadAt = payloadAt
+  l.payloadData = payloadData
+  l.payloadEnd = payloadEnd
+  l.metaAt = metaAt
+  l.metaEnd = metaEnd
+  l.qos = qos
+  l.retain = flag === 0xf5
+  l.acceptedAt = acceptedAt
+  l.attempts = attempts
+  return l
 }
+const layout: RecordLayout = { textEnd: 0, payloadAt: 0, payloadData: 0, payloadEnd: 0, metaAt: -1, metaEnd: -1, qos: 0, retain: false, acceptedAt: 0, attempts: 0 }

@@ -305,25 +305,37 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let deleting: Promise<void> = Promise.resolve()
   /** Deletes a failed write refused: written again once the store is reopened. */
   let failedDeletes: number[] = []
+  /** A delete write is chained behind the one in flight and will take every delete queued by then. */
+  let flushQueued = false
   const flushDeletes = (): void => {
     if (deleteTimer) clearTimeout(deleteTimer)
     deleteTimer = null
-    const seqs = deletes
-    deletes = []
-    if (seqs.length === 0) return
-    if (!health.writable || repairing) {
-      failedDeletes = failedDeletes.concat(seqs)
-      return
-    }
-    const plan = planDeletes(seqs, CLEAR_MIN_RUN)
-    // The ranges go into the metadata with the counters, in the same write: if the process dies
-    // before the range deletes are written, the next open writes them (see clearPending at open).
-    const ops = metaOps()
-    if (plan.ranges.length > 0) ops.push({ type: 'put', sublevel: meta, key: META_CLEARING, value: encodeValue(plan.ranges) })
-    deleting = deleting.then(() => writeDeletes(db, events.prefix, plan, ops)).catch((err: unknown) => {
-      health.writeFailed(err)
-      failedDeletes = failedDeletes.concat(seqs)
-      log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
+    if (deletes.length === 0 || flushQueued) return
+    flushQueued = true
+    // The deletes are taken when the write before has finished: acks that come meanwhile join this
+    // write instead of making one each (a range delete costs a LevelDB iterator on this thread).
+    deleting = deleting.then(() => {
+      flushQueued = false
+      const seqs = deletes
+      deletes = []
+      if (seqs.length === 0) return
+      if (!health.writable || repairing) {
+        failedDeletes = failedDeletes.concat(seqs)
+        return
+      }
+      const plan = planDeletes(seqs, CLEAR_MIN_RUN)
+      // The ranges go into the metadata with the counters, in the same write: if the process dies
+      // before the range deletes are written, the next open writes them (see clearRanges at open).
+      const ops = metaOps()
+      if (plan.ranges.length > 0) ops.push({ type: 'put', sublevel: meta, key: META_CLEARING, value: encodeValue(plan.ranges) })
+      return writeDeletes(db, events.prefix, plan, ops).catch((err: unknown) => {
+        health.writeFailed(err)
+        failedDeletes = failedDeletes.concat(seqs)
+        log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
+      })
+    }).catch((err: unknown) => {
+      // Not a write error (those are caught above): keep the chain usable for the next deletes.
+      log.error({ err }, 'could not prepare the deletes of acknowledged records; they are written again after a restart')
     })
     checkWritable()
   }

@@ -102,10 +102,10 @@ export function createBatchBuilder(opts: { gatewayId: string; topic: string; pro
   }
 }
 
-/** Bytes [from, to) of `src` into `dst` at `at`; returns the end. Short ranges in JS (a native call costs more). */
+/** Bytes [from, to) of `src` into `dst` at `at`; returns the end. Short ranges in JS (a view and a native call cost more). */
 function copyRange(src: Uint8Array, from: number, to: number, dst: Buffer, at: number): number {
   const n = to - from
-  if (n <= 64) {
+  if (n <= 256) {
     for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!
   } else {
     dst.set(src.subarray(from, to), at)
