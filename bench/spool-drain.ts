@@ -3,12 +3,14 @@
  * events (100-byte payloads, 100 devices) is copied, opened, and drained the
  * way the uplink drains it in batched mode: readAfter behind a cursor, then
  * one ack per batch of --batch records (spool.ackMany, or ack() per record
- * with --single). CPU time of this process (user + system: all threads,
+ * with --single), each batch first encoded by the uplink's batch builder
+ * (records read with their stored bytes, as batched mode reads them; --decoded
+ * reads them decoded). CPU time of this process (user + system: all threads,
  * LevelDB's included) and of its main thread alone, per event, from the first
  * read until the last ack's deletes are written (compactions that ran by then
  * included, as spool.compactEveryAcks sets them), per round.
  *
- *   npx tsx bench/spool-drain.ts [--events 200000] [--rounds 5] [--batch 500] [--single] [--keep DIR]
+ *   npx tsx bench/spool-drain.ts [--events 200000] [--rounds 5] [--batch 500] [--single] [--decoded] [--keep DIR]
  *
  * Compare two versions of the code in the same minutes on a shared machine:
  * run each in turn, several times.
@@ -20,6 +22,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { openSpool, type Spool } from '../src/spool/spool.js'
+import { createBatchBuilder } from '../src/uplink/batch-builder.js'
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     batch: { type: 'string', default: '500' },
     single: { type: 'boolean', default: false },
+    decoded: { type: 'boolean', default: false },
     keep: { type: 'string' },
   },
 })
@@ -60,6 +64,9 @@ function mainCpuMs(): number {
   return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1000
 }
 
+const buildBatch = createBatchBuilder({ gatewayId: 'bench', topic: 'outpost/bench/batch', protocolVersion: 5 })
+const historical: boolean[] = Array.from({ length: BATCH }, () => false)
+
 function ackBatch(spool: Spool, events: ReadonlyArray<{ seq: number }>): void {
   if (values.single) for (const e of events) spool.ack(e.seq)
   else spool.ackMany(events)
@@ -79,11 +86,16 @@ async function main(): Promise<void> {
     const t0 = performance.now()
     let cursor = -1
     let drained = 0
+    let bytes = 0
     for (;;) {
-      const events = await spool.readAfter(cursor, 8192)
+      const events = await spool.readAfter(cursor, 8192, values.decoded ? undefined : { raw: true })
       if (events.length === 0) break
       cursor = events.at(-1)!.seq
-      for (let i = 0; i < events.length; i += BATCH) ackBatch(spool, events.slice(i, i + BATCH))
+      for (let i = 0; i < events.length; i += BATCH) {
+        const batch = events.slice(i, i + BATCH)
+        bytes += buildBatch(batch, historical).payload.byteLength
+        ackBatch(spool, batch)
+      }
       drained += events.length
     }
     // The last deletes go after at most 5 ms; wait for them (a read waits for nothing, an append would).
@@ -92,7 +104,7 @@ async function main(): Promise<void> {
     const c = process.cpuUsage(cpu0)
     const mainMs = mainCpuMs() - main0
     const wall = performance.now() - t0
-    rows.push(`round ${round}: ${drained} events, ${((c.user + c.system) / drained).toFixed(2)} µs CPU/event (main thread ${((mainMs * 1000) / drained).toFixed(2)}), ${(drained / (wall / 1000)).toFixed(0)} events/s`)
+    rows.push(`round ${round}: ${drained} events, ${((c.user + c.system) / drained).toFixed(2)} µs CPU/event (main thread ${((mainMs * 1000) / drained).toFixed(2)}), ${(drained / (wall / 1000)).toFixed(0)} events/s, ${(bytes / drained).toFixed(0)} batch bytes/event`)
     console.log(rows.at(-1))
     await spool.close()
     rmSync(dir, { recursive: true, force: true })
