@@ -4,7 +4,6 @@ import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
 import { checkFiles, moveAside, setAside } from './damage-report.js'
-import type { DeletePlan } from './delete-plan.js'
 import { seqKey } from './keys.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
@@ -149,25 +148,18 @@ export type SpoolSublevel = AbstractSublevel<SpoolDb, string | Buffer | Uint8Arr
  * Keys and values are utf8 strings and byte arrays, as every store here uses.
  */
 /**
- * The deletes of acknowledged records under `prefix` (the events sublevel): `plan.keys` key by key
- * together with `ops` (the counters) in one write, then each of `plan.ranges` as a range delete,
- * which LevelDB does in its thread pool without a JavaScript call per key (delete-plan.ts).
+ * Deletes of the records with these seqs under `prefix` (the events sublevel) and `ops` (the
+ * counters) in one write: the seqs as plain numbers, no op object per record.
  */
-export async function writeDeletes(db: SpoolDb, prefix: string, plan: DeletePlan, ops: readonly WriteOp[], sync = false): Promise<void> {
+export function writeDeletes(db: SpoolDb, prefix: string, seqs: readonly number[], ops: readonly WriteOp[], sync: boolean): Promise<void> {
   const batch = db.batch()
-  for (const seq of plan.keys) batch.del(prefix + seqKey(seq))
+  for (let i = 0; i < seqs.length; i++) batch.del(prefix + seqKey(seqs[i]!))
   for (const op of ops) {
     const key = op.sublevel ? op.sublevel.prefix + op.key : op.key
     if (op.type === 'put') batch.put(key, op.value)
     else batch.del(key)
   }
-  await batch.write({ sync })
-  await clearRanges(db, prefix, plan.ranges)
-}
-
-/** Range deletes of [from, to) seq ranges under `prefix`. Not synced. */
-export async function clearRanges(db: SpoolDb, prefix: string, ranges: ReadonlyArray<readonly [number, number]>): Promise<void> {
-  for (const [from, to] of ranges) await db.clear({ gte: prefix + seqKey(from), lt: prefix + seqKey(to) })
+  return batch.write({ sync })
 }
 
 export function writeOps(db: SpoolDb, ops: readonly WriteOp[], sync: boolean): Promise<void> {

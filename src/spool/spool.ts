@@ -10,8 +10,7 @@ import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encode
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
 import { repairWhileOpen } from './live-repair.js'
-import { causeCode, clearRanges, openDb, writeDeletes, writeOps, type WriteOp } from './open-db.js'
-import { planDeletes, storedRanges } from './delete-plan.js'
+import { causeCode, openDb, writeDeletes, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createRetentionRunner } from './retention-runner.js'
@@ -80,8 +79,6 @@ const META_CLEAN = 'clean'
 const META_PENDING = 'pending'
 const META_BYTES = 'bytes'
 const META_HEAD = 'head'
-/** Seq ranges of acked records being deleted as ranges (delete-plan.ts); finished at open if a crash cut them short. */
-const META_CLEARING = 'clearing'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
 /** The in-memory tail (tail-cache.ts) holds at most this many bytes of records, whatever their count. */
@@ -98,8 +95,6 @@ const INTAKE_LOG_MS = 30_000
 /** Acked records are deleted in batches of up to this many, or after DELETE_DELAY_MS. */
 const DELETE_BATCH = 2048
 const DELETE_DELAY_MS = 5
-/** A run of at least this many consecutive acked seqs is deleted as one range (no call per key); shorter ones key by key. */
-const CLEAR_MIN_RUN = 64
 
 
 /**
@@ -137,9 +132,6 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const stored = typeof metaPending === 'number' && typeof metaBytes === 'number' ? { pending: metaPending, bytes: metaBytes } : null
 
   const metaHead = await readMeta(META_HEAD)
-  // Range deletes of acknowledged records that a crash cut short (flushDeletes): finished before
-  // the check, so the stored counters, written with them, match the records.
-  await clearRanges(db, events.prefix, storedRanges(await readMeta(META_CLEARING)))
   const scan = await checkEvents(events, { cleanShutdown, counters: stored, full: repaired || startedEmpty })
   for (const key of scan.unreadableKeys) {
     const raw = await events.get(key)
@@ -313,7 +305,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     if (deletes.length === 0 || flushQueued) return
     flushQueued = true
     // The deletes are taken when the write before has finished: acks that come meanwhile join this
-    // write instead of making one each (a range delete costs a LevelDB iterator on this thread).
+    // write instead of making one each.
     deleting = deleting.then(() => {
       flushQueued = false
       const seqs = deletes
@@ -323,12 +315,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         failedDeletes = failedDeletes.concat(seqs)
         return
       }
-      const plan = planDeletes(seqs, CLEAR_MIN_RUN)
-      // The ranges go into the metadata with the counters, in the same write: if the process dies
-      // before the range deletes are written, the next open writes them (see clearRanges at open).
-      const ops = metaOps()
-      if (plan.ranges.length > 0) ops.push({ type: 'put', sublevel: meta, key: META_CLEARING, value: encodeValue(plan.ranges) })
-      return writeDeletes(db, events.prefix, plan, ops).catch((err: unknown) => {
+      // The counters in the same write: after a crash they match the records.
+      return writeDeletes(db, events.prefix, seqs, metaOps(), false).catch((err: unknown) => {
         health.writeFailed(err)
         failedDeletes = failedDeletes.concat(seqs)
         log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
@@ -342,7 +330,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   /** Failed deletes and the counters, written together (synced) once the store is writable again. */
   function retryDeletes(seqs: number[]): Promise<void> {
-    return writeDeletes(db, events.prefix, { keys: seqs, ranges: [] }, metaOps(), true)
+    return writeDeletes(db, events.prefix, seqs, metaOps(), true)
   }
 
   /**
@@ -947,12 +935,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       flushDeletes()
       await deleting
       if (db.status === 'open' && health.writable) {
-        await writeOps(db, [
-          ...metaOps(),
-          { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) },
-          // Every range delete is written (deleting was awaited): nothing for the next open to finish.
-          { type: 'del', sublevel: meta, key: META_CLEARING },
-        ], true)
+        await writeOps(db, [...metaOps(), { type: 'put', sublevel: meta, key: META_CLEAN, value: encodeValue(true) }], true)
         // LevelDB flushes its memtable before any compaction: compacting a range past every key
         // writes the write-ahead log out as one table and merges nothing else, so the next open
         // has no log to replay into memory.

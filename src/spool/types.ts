@@ -133,8 +133,8 @@ export interface SpoolReader {
   /** Delete a record the upstream acknowledged. Not fsync'd: a lost delete means one re-send. */
   ack(seq: number): void
   /**
-   * ack() for each of these records (a batch the upstream acknowledged): one call, and a run of
-   * consecutive seqs is deleted as one range. Seqs already acked or rejected are skipped.
+   * ack() for each of these records (a batch the upstream acknowledged), in one call. Seqs
+   * already acked or rejected are skipped.
    */
   ackMany(records: ReadonlyArray<{ readonly seq: number }>): void
   /** Keep a record for a later retry, counting the attempt. */

@@ -348,7 +348,7 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     recordsInFlight -= flight.events.length
     bytesInFlight -= flight.bytes ?? 0
     if (err == null) {
-      // A batch in one call: one pass of the spool's bookkeeping, its seqs deleted as a range.
+      // A batch in one call to the spool.
       if (flight.events.length === 1) o.spool.ack(flight.events[0]!.seq)
       else o.spool.ackMany(flight.events)
       o.counters.acked += flight.events.length

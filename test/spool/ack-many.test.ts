@@ -1,9 +1,6 @@
-import { ClassicLevel } from 'classic-level'
 import t from 'tap'
 import { openSpool, type Spool, type SpoolOptions } from '../../src/spool/spool.js'
 import type { EventInput } from '../../src/spool/types.js'
-import { seqKey } from '../../src/spool/keys.js'
-import { decodeValue, encodeValue } from '../../src/spool/record-codec.js'
 import { captureLog } from '../helpers/log.js'
 
 function ev(n: number): EventInput {
@@ -21,20 +18,8 @@ async function fill(spool: Spool, n: number): Promise<void> {
 const seqsOf = async (spool: Spool): Promise<number[]> => (await spool.readAfter(-1, 100_000)).map((e) => e.seq)
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 const recs = (seqs: number[]): Array<{ seq: number }> => seqs.map((seq) => ({ seq }))
-/** Until the spool's gathered deletes (5 ms) and their range deletes are written. */
+/** Until the spool's gathered deletes (5 ms) are written. */
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100))
-
-/** The spool's metadata as stored, read with the spool closed. */
-async function storedMeta(dir: string, key: string): Promise<unknown> {
-  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await db.open()
-  try {
-    const raw = await db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' }).get(key)
-    return raw === undefined ? undefined : decodeValue(raw)
-  } finally {
-    await db.close()
-  }
-}
 
 t.test('ackMany leaves the same records and counters as ack() one by one, in this run and after a restart', async (t) => {
   const dirs = t.testdir({ many: {}, one: {} })
@@ -58,7 +43,6 @@ t.test('ackMany leaves the same records and counters as ack() one by one, in thi
   await settle()
   await many.close()
   await one.close()
-  t.equal(await storedMeta(`${dirs}/many`, 'clearing'), undefined, 'a clean close leaves no unfinished range delete behind')
 
   const many2 = await open(`${dirs}/many`)
   const one2 = await open(`${dirs}/one`)
@@ -90,8 +74,8 @@ t.test('an ack of a whole batch that lands while an attempt is being counted: th
   const spool = await open(dir)
   await fill(spool, 2048)
   const read = await spool.readAfter(-1, 2048)
-  // The attempt reads the record first; the batch's PUBACK arrives meanwhile: its deletes (one
-  // range) are written at once (2048 = a full delete batch) while the attempt still reads.
+  // The attempt reads the record first; the batch's PUBACK arrives meanwhile: its deletes are
+  // written at once (2048 = a full delete batch) while the attempt still reads.
   const counting = spool.noteAttempt(1000)
   spool.ackMany(read)
   await counting
@@ -102,50 +86,5 @@ t.test('an ack of a whole batch that lands while an attempt is being counted: th
   const again = await open(dir)
   t.same(await seqsOf(again), [], 'and nothing came back after a restart: no re-send of an acked event')
   t.equal(again.stats().pending, 0)
-  await again.close()
-})
-
-t.test('a crash after the counters were written and before the range delete: the next open finishes it', async (t) => {
-  const dir = t.testdir()
-  const spool = await open(dir)
-  await fill(spool, 300)
-  const before = spool.stats()
-  await spool.close()
-  // What the disk holds if the process died right after flushDeletes' first write: counters say
-  // records 0..199 are gone and the ranges are noted, but the records are still stored.
-  const perRecord = before.bytes! / 300
-  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await db.open()
-  const m = db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await m.batch([
-    { type: 'put', key: 'pending', value: encodeValue(100) },
-    { type: 'put', key: 'bytes', value: encodeValue(perRecord * 100) },
-    { type: 'put', key: 'head', value: encodeValue(200) },
-    { type: 'put', key: 'clearing', value: encodeValue([[0, 150], [150, 200]]) },
-    { type: 'put', key: 'clean', value: encodeValue(false) },
-  ])
-  t.ok(await db.sublevel('e', { keyEncoding: 'utf8', valueEncoding: 'view' }).get(seqKey(0)), 'record 0 still stored')
-  await db.close()
-
-  const again = await open(dir)
-  t.same(await seqsOf(again), range(200, 300), 'the noted ranges are deleted at open: no acked event is sent again')
-  t.equal(again.stats().pending, 100, 'and the stored counters match the records')
-  t.equal(again.stats().bytes, perRecord * 100)
-  t.equal(again.stats().headSeq, 200)
-  t.same(again.report.gaps, [], 'no gap reported')
-  await again.close()
-})
-
-t.test('a stored range list that is not one is ignored: nothing is deleted on its word', async (t) => {
-  const dir = t.testdir()
-  const spool = await open(dir)
-  await fill(spool, 50)
-  await spool.close()
-  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await db.open()
-  await db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' }).put('clearing', encodeValue([[0, 'x']]))
-  await db.close()
-  const again = await open(dir)
-  t.same(await seqsOf(again), range(0, 50))
   await again.close()
 })
