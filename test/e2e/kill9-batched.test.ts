@@ -9,10 +9,10 @@ import { collect, startMosquitto } from '../helpers/mosquitto.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-// Batched mode acks a whole batch at once, and the spool deletes runs of acked records as LevelDB
-// range deletes, with its counters written first. Killed in the middle of that, three times, the
-// gateway must still deliver every acknowledged event, and its stored counters must match what it
-// holds (it reports the backlog it drains).
+// Batched mode reads records with their stored bytes and acks a whole batch in one call; the spool
+// writes the deletes of every ack queued while its previous delete write ran, with its counters.
+// Killed in the middle of a drain, three times, the gateway must still deliver every acknowledged
+// event in order, and its stored counters must come back to zero once all is delivered.
 t.test('batched drain of a backlog, kill -9 three times mid-drain: every acknowledged event arrives', async (t) => {
   const dirs = t.testdir({ cloud: {}, gw: {} })
   const cloud = await startMosquitto({ persistence: true, dir: join(dirs, 'cloud') })
