@@ -1,4 +1,7 @@
+import { ClassicLevel } from 'classic-level'
 import t from 'tap'
+import { writeDeletes } from '../../src/spool/open-db.js'
+import { seqKey } from '../../src/spool/keys.js'
 import { openSpool, type Spool, type SpoolOptions } from '../../src/spool/spool.js'
 import type { EventInput } from '../../src/spool/types.js'
 import { captureLog } from '../helpers/log.js'
@@ -83,4 +86,20 @@ t.test('an ack of a whole batch that lands while an attempt is being counted: th
   t.same(await seqsOf(again), [], 'and nothing came back after a restart: no re-send of an acked event')
   t.equal(again.stats().pending, 0)
   await again.close()
+})
+
+t.test('writeDeletes: exactly the keys of the given seqs go, whatever their size, with the other ops', async (t) => {
+  const db = new ClassicLevel<string, Uint8Array>(t.testdir(), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  const seqs = [0, 1, 15, 16, 255, 256, 4095, 2 ** 32 - 1, 2 ** 32 + 5, 2 ** 53 - 1]
+  const events = db.sublevel<string, Uint8Array>('e', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const meta = db.sublevel<string, Uint8Array>('m', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  for (const seq of seqs) await events.put(seqKey(seq), new Uint8Array([1]))
+  const gone = [1, 16, 256, 2 ** 32 - 1, 2 ** 53 - 1]
+  await writeDeletes(db, events.prefix, gone, [{ type: 'put', sublevel: meta, key: 'pending', value: new Uint8Array([5]) }], false)
+  const left: string[] = []
+  for await (const key of events.keys()) left.push(key)
+  t.same(left, seqs.filter((s) => !gone.includes(s)).map(seqKey), 'the others stay')
+  t.same(await meta.get('pending'), new Uint8Array([5]), 'the other ops are in the same write')
+  await db.close()
 })
