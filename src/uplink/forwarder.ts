@@ -124,6 +124,8 @@ interface Flight {
   attempts: number
   /** Payload bytes of the message while it is in flight. */
   bytes?: number
+  /** Refused before and held for a retry: its events have `attempts` refusals, not what was read. */
+  retried?: boolean
 }
 
 const RAW: ReadOptions = Object.freeze({ raw: true })
@@ -388,11 +390,11 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     const n = flight.events.length
     const what = n === 1 ? '' : ` (a batch of ${n})`
     if (classifyPubackCode(code) === 'permanent') {
-      for (const e of flight.events) reject(e, reason + what, code)
+      for (const e of flight.events) reject(counted(e, flight), reason + what, code)
       return
     }
     if (attempts >= o.maxAttempts) {
-      for (const e of flight.events) reject(e, `${reason} (${attempts} attempts)${what}`, code)
+      for (const e of flight.events) reject(counted(e, flight), `${reason} (${attempts} attempts)${what}`, code)
       return
     }
     o.counters.retried += n
@@ -404,9 +406,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       })
     }
     if (state !== 'running') return
-    // The events themselves stay as read (records the spool serves from memory are shared): the
-    // flight carries the count.
-    win.hold({ ...flight, attempts })
+    // The events themselves stay as read (records the spool serves from memory are shared, records
+    // read with their bytes have getters): the flight carries the count.
+    win.hold({ ...flight, attempts, retried: true })
     const timer = setTimeout(() => {
       retryTimers.delete(timer)
       if (state !== 'running') return
@@ -414,6 +416,18 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       if (held !== undefined) dispatch(held)
     }, o.retryDelayMs)
     retryTimers.add(timer)
+  }
+
+  /** The event as the rejected store keeps it: with the refusals of a retried flight counted. */
+  function counted(e: StoredEvent, flight: Flight): StoredEvent {
+    if (flight.retried !== true || e.attempts === flight.attempts) return e
+    const out: StoredEvent = {
+      seq: e.seq, id: e.id, clientId: e.clientId, topic: e.topic, payload: e.payload, qos: e.qos, retain: e.retain,
+      acceptedAt: e.acceptedAt, attempts: flight.attempts,
+    }
+    if (e.meta !== undefined) out.meta = e.meta
+    if (e.upstreamTopic !== undefined) out.upstreamTopic = e.upstreamTopic
+    return out
   }
 
   function reject(event: StoredEvent, reason: string, code?: number): void {
