@@ -315,15 +315,18 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         failedDeletes = failedDeletes.concat(seqs)
         return
       }
-      // The counters in the same write: after a crash they match the records.
-      return writeDeletes(db, events.prefix, seqs, metaOps(), false).catch((err: unknown) => {
+      const failed = (err: unknown): void => {
         health.writeFailed(err)
         failedDeletes = failedDeletes.concat(seqs)
         log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
-      })
-    }).catch((err: unknown) => {
-      // Not a write error (those are caught above): keep the chain usable for the next deletes.
-      log.error({ err }, 'could not prepare the deletes of acknowledged records; they are written again after a restart')
+      }
+      try {
+        // The counters in the same write: after a crash they match the records.
+        return writeDeletes(db, events.prefix, seqs, metaOps(), false).catch(failed)
+      } catch (err) {
+        // Refused before the write started (a store being closed, say): the same as a failed write.
+        failed(err)
+      }
     })
     checkWritable()
   }
