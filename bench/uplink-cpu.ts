@@ -77,6 +77,10 @@ function memorySpool(onDone: () => void): SpoolReader & { acked: number; stop():
     ack() {
       if (++acked === EVENTS) onDone()
     },
+    ackMany(batch) {
+      acked += batch.length
+      if (acked === EVENTS) onDone()
+    },
     async noteAttempt() {},
     async reject() { throw new Error('no event is refused in this bench') },
     onAppend(listener) {

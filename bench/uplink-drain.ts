@@ -16,7 +16,7 @@
  * shares this machine's cores.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -41,6 +41,10 @@ const { values } = parseArgs({
     window: { type: 'string' },
     /** Write V8 CPU profiles of the gateway process into this folder. */
     'cpu-prof': { type: 'string' },
+    /** Also print the gateway's drain CPU per thread name (main, libuv workers, LevelDB, V8 helpers). */
+    threads: { type: 'boolean', default: false },
+    /** Sets the gateway's spool.compactEveryAcks (default: the config default). */
+    'compact-every-acks': { type: 'string' },
   },
 })
 const EVENTS = Number(values.events)
@@ -122,7 +126,8 @@ async function round(mode: Mode): Promise<Result> {
   const gw = await gatewayProcess({
     dir: join(dir, 'gw'), upstreamUrl: cloud.url,
     extraYaml: (values.window === undefined ? '' : `  window: ${Number(values.window)}\n`) +
-      (mode === 'batched' ? `  batch:\n    maxEvents: ${BATCH}\n` : ''),
+      (mode === 'batched' ? `  batch:\n    maxEvents: ${BATCH}\n` : '') +
+      (values['compact-every-acks'] === undefined ? '' : `spool:\n  compactEveryAcks: ${Number(values['compact-every-acks'])}\n`),
     ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}/${mode}`] } : {}),
   })
   await gw.start()
@@ -130,6 +135,7 @@ async function round(mode: Mode): Promise<Result> {
     await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => publisher(gw.url, `pub-${i}`, PER_PUBLISHER)))
     const cpu0 = cpuMs(gw.pid)
     const main0 = cpuMs(gw.pid, gw.pid)
+    const threads0 = values.threads ? threadCpuMs(gw.pid) : null
     const t0 = performance.now()
     await cloud.restart()
     const deadline = Date.now() + 300_000
@@ -140,6 +146,11 @@ async function round(mode: Mode): Promise<Result> {
     const drainSec = (sub.stats.last - sub.stats.first) / 1000
     const cpu1 = cpuMs(gw.pid)
     const main1 = cpuMs(gw.pid, gw.pid)
+    if (threads0 !== null) {
+      const split = [...threadCpuMs(gw.pid)].map(([name, ms]): [string, number] => [name, ((ms - (threads0.get(name) ?? 0)) / TOTAL) * 1000])
+        .filter(([, ms]) => ms >= 0.01).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+      console.log(`${mode} CPU ms / 1000 events by thread: ${split.join(', ')}`)
+    }
     return {
       cpuMsPer1000: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) / TOTAL) * 1000,
       mainCpuMsPer1000: main0 === null || main1 === null ? null : ((main1 - main0) / TOTAL) * 1000,
@@ -214,6 +225,20 @@ await writeFile(values.out!, doc)
 console.log(`wrote ${values.out}`)
 
 /** CPU time (user + system) a process (or one of its threads) has used, in ms, from /proc; null where there is none. */
+/** CPU ms per thread ('main', or name/tid: Node's helper threads share one name), for --threads. */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>()
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const name = tid === String(pid) ? 'main' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()}/${tid}`
+      out.set(name, cpuMs(pid, Number(tid)) ?? 0)
+    }
+  } catch {
+    // The process is gone: what was read so far.
+  }
+  return out
+}
+
 function cpuMs(pid: number, tid?: number): number | null {
   try {
     const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')

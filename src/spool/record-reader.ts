@@ -191,3 +191,132 @@ function readFields(seq: number, bytes: Uint8Array, items: number): StoredEvent 
   if (pos !== end) return undefined
   return event
 }
+
+/**
+ * Where the items of a record lie in its stored bytes (see StoredRecordBytes in types.ts), with
+ * the small fields read; the text items are checked (valid UTF-8), not turned into strings.
+ */
+export interface RecordLayout {
+  textEnd: number
+  payloadAt: number
+  payloadData: number
+  payloadEnd: number
+  metaAt: number
+  metaEnd: number
+  qos: 0 | 1 | 2
+  retain: boolean
+  acceptedAt: number
+  attempts: number
+}
+
+/**
+ * The layout of a record in exactly the forms encodeRecord writes, which are also the forms a
+ * batch writes its items in: shortest heads for text and byte strings, metadata as a map with a
+ * two-byte length (or null). Undefined for anything else, including every record readRecord
+ * would not read (decode those as before). Never throws. The answer is one object reused by
+ * every call (no allocation per record): read it before the next call.
+ */
+export function scanRecord(bytes: Uint8Array): RecordLayout | undefined {
+  const n = bytes.length
+  if (n < 2 || bytes[0]! < 0x89 || bytes[0]! > 0x8b || bytes[1] !== 0x01) return undefined
+  const items = bytes[0]! & 0x1f
+  src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, n)
+  end = n
+  pos = 2
+  try {
+    return scanFields(items)
+  } finally {
+    src = EMPTY
+  }
+}
+
+/** The head at pos has the shortest form for its argument: `at` is where it started. */
+function shortest(at: number, n: number): boolean {
+  const len = pos - at
+  return n < 24 ? len === 1 : n < 0x100 ? len === 2 : n < 0x10000 ? len === 3 : len === 5
+}
+
+/** Past a text item in the shortest form holding valid UTF-8; false if it is anything else. */
+function skipText(): boolean {
+  if (pos >= end || (src[pos]! & 0xe0) !== 0x60) return false
+  const at = pos
+  const n = arg()
+  if (n < 0 || pos + n > end || !shortest(at, n)) return false
+  const from = pos
+  pos += n
+  for (let i = from; i < pos; i++) {
+    if (src[i]! >= 0x80) {
+      try {
+        utf8.decode(src.subarray(from, pos))
+        return true
+      } catch {
+        return false
+      }
+    }
+  }
+  return true
+}
+
+function scanFields(items: number): RecordLayout | undefined {
+  if (!skipText() || !skipText() || !skipText()) return undefined
+  const textEnd = pos
+  const payloadAt = pos
+  if (pos >= end || (src[pos]! & 0xe0) !== 0x40) return undefined
+  const len = arg()
+  if (len < 0 || pos + len > end || !shortest(payloadAt, len)) return undefined
+  const payloadData = pos
+  pos += len
+  const payloadEnd = pos
+  const qos = uint()
+  if ((qos !== 0 && qos !== 1 && qos !== 2) || pos >= end) return undefined
+  const flag = src[pos++]
+  if (flag !== 0xf4 && flag !== 0xf5) return undefined
+  let acceptedAt: number
+  if (pos < end && src[pos] === 0xfb) {
+    if (pos + 9 > end) return undefined
+    acceptedAt = src.readDoubleBE(pos + 1)
+    pos += 9
+  } else {
+    acceptedAt = uint()
+    if (acceptedAt < 0) return undefined
+  }
+  const attempts = uint()
+  if (attempts < 0) return undefined
+  let metaAt = -1
+  let metaEnd = -1
+  if (items >= 10) {
+    if (pos >= end) return undefined
+    if (src[pos] === 0xf6) {
+      pos++
+    } else {
+      // The map head as a batch writes it: two-byte length.
+      if (src[pos] !== 0xb9 || pos + 3 > end) return undefined
+      metaAt = pos
+      const pairs = (src[pos + 1]! << 8) | src[pos + 2]!
+      pos += 3
+      for (let i = 0; i < pairs; i++) {
+        const keyAt = pos
+        if (!skipText()) return undefined
+        // cbor-x guards this key itself (readRecord leaves it to cbor-x too).
+        if (pos - keyAt === 10 && src.latin1Slice(keyAt + 1, pos) === '__proto__') return undefined
+        if (!skipText()) return undefined
+      }
+      metaEnd = pos
+    }
+  }
+  if (items === 11 && !skipText()) return undefined
+  if (pos !== end) return undefined
+  const l = layout
+  l.textEnd = textEnd
+  l.payloadAt = payloadAt
+  l.payloadData = payloadData
+  l.payloadEnd = payloadEnd
+  l.metaAt = metaAt
+  l.metaEnd = metaEnd
+  l.qos = qos
+  l.retain = flag === 0xf5
+  l.acceptedAt = acceptedAt
+  l.attempts = attempts
+  return l
+}
+const layout: RecordLayout = { textEnd: 0, payloadAt: 0, payloadData: 0, payloadEnd: 0, metaAt: -1, metaEnd: -1, qos: 0, retain: false, acceptedAt: 0, attempts: 0 }

@@ -10,15 +10,16 @@ import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encode
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
 import { repairWhileOpen } from './live-repair.js'
-import { causeCode, openDb, writeOps, type WriteOp } from './open-db.js'
+import { causeCode, openDb, writeDeletes, writeOps, type WriteOp } from './open-db.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import { createTailCache } from './tail-cache.js'
 import { createReadSizes } from './read-sizes.js'
+import { plainEvent, readRaw } from './raw-event.js'
 import type {
-  AppendResult, DedupHint, EventInput, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
+  AppendResult, DedupHint, EventInput, ReadOptions, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
 
 export interface SpoolOptions {
@@ -290,37 +291,57 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
 
   // Deletes after an upstream ack are not synced: a lost delete costs one re-send.
-  let deletes: BatchOp[] = []
+  /** Seqs of removed records whose delete is not written yet: numbers, no op object per record. */
+  let deletes: number[] = []
   let deleteTimer: NodeJS.Timeout | null = null
   let deleting: Promise<void> = Promise.resolve()
   /** Deletes a failed write refused: written again once the store is reopened. */
-  let failedDeletes: BatchOp[] = []
+  let failedDeletes: number[] = []
+  /** A delete write is chained behind the one in flight and will take every delete queued by then. */
+  let flushQueued = false
   const flushDeletes = (): void => {
     if (deleteTimer) clearTimeout(deleteTimer)
     deleteTimer = null
-    const ops = deletes
-    deletes = []
-    if (ops.length === 0) return
-    const count = ops.length
-    if (!health.writable || repairing) {
-      failedDeletes.push(...ops)
-      return
-    }
-    ops.push(...metaOps())
-    deleting = deleting.then(() => writeOps(db, ops, false)).catch((err: unknown) => {
-      health.writeFailed(err)
-      failedDeletes.push(...ops.slice(0, count))
-      log.warn({ err, count }, 'deleting acknowledged records failed; retried when the store is writable again')
+    if (deletes.length === 0 || flushQueued) return
+    flushQueued = true
+    // The deletes are taken when the write before has finished: acks that come meanwhile join this
+    // write instead of making one each.
+    deleting = deleting.then(() => {
+      flushQueued = false
+      const seqs = deletes
+      deletes = []
+      if (seqs.length === 0) return
+      if (!health.writable || repairing) {
+        failedDeletes = failedDeletes.concat(seqs)
+        return
+      }
+      const failed = (err: unknown): void => {
+        health.writeFailed(err)
+        failedDeletes = failedDeletes.concat(seqs)
+        log.warn({ err, count: seqs.length }, 'deleting acknowledged records failed; retried when the store is writable again')
+      }
+      try {
+        // The counters in the same write: after a crash they match the records.
+        return writeDeletes(db, events.prefix, seqs, metaOps(), false).catch(failed)
+      } catch (err) {
+        // Refused before the write started (a store being closed, say): the same as a failed write.
+        failed(err)
+      }
     })
     checkWritable()
+  }
+
+  /** Failed deletes and the counters, written together (synced) once the store is writable again. */
+  function retryDeletes(seqs: number[]): Promise<void> {
+    return writeDeletes(db, events.prefix, seqs, metaOps(), true)
   }
 
   /**
    * Deletes are gathered for a few ms (or DELETE_BATCH of them): every LevelDB write costs a trip
    * to its thread pool, and a delete lost in a crash costs only one re-send.
    */
-  function queueDelete(key: string): void {
-    deletes.push({ type: 'del', sublevel: events, key })
+  function queueDelete(seq: number): void {
+    deletes.push(seq)
     if (deletes.length >= DELETE_BATCH) flushDeletes()
     else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
   }
@@ -362,7 +383,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const retry = failedDeletes
       failedDeletes = []
       try {
-        await writeOps(db, [...retry, ...metaOps()], true)
+        await retryDeletes(retry)
       } catch (err) {
         failedDeletes = retry.concat(failedDeletes)
         throw err
@@ -491,15 +512,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
    * it met was quarantined: an empty answer must mean nothing committed is
    * left after the cursor (the uplink then waits for the next append).
    */
-  async function readCommitted(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async function readCommitted(afterSeq: number, limit: number, raw: boolean): Promise<StoredEvent[]> {
     for (;;) {
       const quarantined = { count: 0 }
-      const out = await readRange(afterSeq, limit, quarantined)
+      const out = await readRange(afterSeq, limit, quarantined, raw)
       if (out.length > 0 || quarantined.count === 0) return out
     }
   }
 
-  async function readRange(afterSeq: number, limit: number, quarantined: { count: number }): Promise<StoredEvent[]> {
+  async function readRange(afterSeq: number, limit: number, quarantined: { count: number }, rawRecords: boolean): Promise<StoredEvent[]> {
     await health.settled()
     await maintenance
     if (db.status !== 'open') throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, 'spool is being reopened')
@@ -525,7 +546,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const raw = values[i]!
       const seq = seqs[i]!
       try {
-        out.push(decodeRecord(seq, raw))
+        out.push((rawRecords ? readRaw(seq, raw) : undefined) ?? decodeRecord(seq, raw))
         noteSize(seq, keys[i]!.length - prefixLength + raw.length)
       } catch (err) {
         if (!(err instanceof RecordDecodeError)) throw err
@@ -679,7 +700,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       report.setAside = res.setAside
       const retry = failedDeletes
       failedDeletes = []
-      await writeOps(db, [...retry, ...metaOps()], true)
+      await retryDeletes(retry)
       log.error({ lost: res.lostCount, lostRanges: res.lost.slice(0, 20), unreadable: res.scan.unreadableKeys.length, setAside: res.setAside, code: ErrorCodes.SPOOL_DAMAGED },
         `spool repaired while running: ${res.lostCount} event(s) lost; damaged files set aside in ${res.setAside ?? '(could not set aside)'}`)
     })().finally(() => {
@@ -780,14 +801,15 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       )
     },
 
-    async readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    async readAfter(afterSeq: number, limit: number, readOpts?: ReadOptions): Promise<StoredEvent[]> {
       assertOpen()
+      const raw = readOpts?.raw === true
       try {
-        return await readCommitted(afterSeq, limit)
+        return await readCommitted(afterSeq, limit, raw)
       } catch (err) {
         if (causeCode(err) !== 'LEVEL_CORRUPTION' || status !== 'open') throw err
         await repairLive(err)
-        return await readCommitted(afterSeq, limit)
+        return await readCommitted(afterSeq, limit, raw)
       }
     },
 
@@ -799,7 +821,28 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       pending--
       counters.acked++
       acksSinceCompact++
-      queueDelete(seqKey(seq))
+      queueDelete(seq)
+      maybeCompact()
+    },
+
+    ackMany(records: ReadonlyArray<{ readonly seq: number }>): void {
+      if (status === 'closed') return
+      let n = 0
+      for (let i = 0; i < records.length; i++) {
+        const seq = records[i]!.seq
+        if (isRemoved(seq)) continue
+        // One at a time, as ack(): takeSize's average for a record never read depends on pending.
+        bytes = Math.max(0, bytes - takeSize(seq))
+        markRemoved(seq)
+        pending--
+        deletes.push(seq)
+        n++
+      }
+      if (n === 0) return
+      counters.acked += n
+      acksSinceCompact += n
+      if (deletes.length >= DELETE_BATCH) flushDeletes()
+      else deleteTimer ??= setTimeout(flushDeletes, DELETE_DELAY_MS)
       maybeCompact()
     },
 
@@ -814,14 +857,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       event.attempts = (event.attempts ?? 0) + 1
       await gc.submit([{ type: 'put', sublevel: events, key, value: encodeRecord(event) }])
       // Acked while the put waited for its commit: that ack's delete may have gone first. Again.
-      if (isRemoved(seq)) queueDelete(key)
+      if (isRemoved(seq)) queueDelete(seq)
       else tail.replace(event)
     },
 
     async reject(event: StoredEvent, reason: string, reasonCode?: number): Promise<void> {
       assertOpen()
       const key = seqKey(event.seq)
-      const entry: RejectedEvent = { event, reason, rejectedAt: now() }
+      const entry: RejectedEvent = { event: plainEvent(event), reason, rejectedAt: now() }
       if (reasonCode !== undefined) entry.reasonCode = reasonCode
       // A read between the write and the accounting below must not take the seq for a gap (readBulk).
       rejecting.add(event.seq)

@@ -36,6 +36,33 @@ export interface StoredEvent extends EventInput {
   acceptedAt: number
   /** How many times the upstream refused it with an error reason code. */
   attempts?: number
+  /** Set on records read with `raw` (ReadOptions): their stored bytes. Never stored. */
+  readonly record?: StoredRecordBytes
+}
+
+/**
+ * The stored CBOR of a record, for batched mode to copy its items into a batch instead of
+ * encoding them again: `bytes[2, textEnd)` are the id, clientId and topic text items,
+ * `bytes[payloadAt, payloadEnd)` the payload byte string item, `bytes[metaAt, metaEnd)` the
+ * metadata map (metaAt -1: no metadata). Every item is in the form a batch writes it in
+ * (docs/batch-format.md): shortest heads, the map with a two-byte length.
+ */
+export interface StoredRecordBytes {
+  readonly bytes: Uint8Array
+  readonly textEnd: number
+  readonly payloadAt: number
+  readonly payloadEnd: number
+  readonly metaAt: number
+  readonly metaEnd: number
+}
+
+export interface ReadOptions {
+  /**
+   * Records from the store come with `record` set and their text fields decoded only when read
+   * (batched mode copies the bytes). Records in another form, and those served from memory, come
+   * as usual.
+   */
+  raw?: boolean
 }
 
 /** An event the uplink set aside instead of delivering, with the reason. */
@@ -102,9 +129,14 @@ export interface SpoolCheckReport {
 /** Read side used by uplink/. */
 export interface SpoolReader {
   /** Up to `limit` records with seq > afterSeq, oldest first. afterSeq -1 = from the head. */
-  readAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>
+  readAfter(afterSeq: number, limit: number, opts?: ReadOptions): Promise<StoredEvent[]>
   /** Delete a record the upstream acknowledged. Not fsync'd: a lost delete means one re-send. */
   ack(seq: number): void
+  /**
+   * ack() for each of these records (a batch the upstream acknowledged), in one call. Seqs
+   * already acked or rejected are skipped.
+   */
+  ackMany(records: ReadonlyArray<{ readonly seq: number }>): void
   /** Keep a record for a later retry, counting the attempt. */
   noteAttempt(seq: number): Promise<void>
   /** Move a record out of the forward log into the rejected store, with the reason. */

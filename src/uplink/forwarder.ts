@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { SpoolReader, StoredEvent } from '../spool/types.js'
+import type { ReadOptions, SpoolReader, StoredEvent } from '../spool/types.js'
 import type { BatchBuilder } from './batch-builder.js'
 import { batchEventBytes } from './batch-builder.js'
 import { createFlightWindow } from './flight-window.js'
@@ -124,7 +124,11 @@ interface Flight {
   attempts: number
   /** Payload bytes of the message while it is in flight. */
   bytes?: number
+  /** Refused before and held for a retry: its events have `attempts` refusals, not what was read. */
+  retried?: boolean
 }
+
+const RAW: ReadOptions = Object.freeze({ raw: true })
 
 /** Delay before reading again after a failed spool read. */
 const READ_RETRY_MS = 1000
@@ -218,7 +222,8 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
   }
 
   function startRead(): { cursor: number; seen: number; records: Promise<StoredEvent[]> } {
-    const records = o.spool.readAfter(cursor, readAhead)
+    // Batched mode copies stored items into batches: the records come with their bytes.
+    const records = o.spool.readAfter(cursor, readAhead, batch === undefined ? undefined : RAW)
     // A prefetch may fail while nobody awaits it yet: whoever awaits it later
     // still gets the error; until then it must not count as unhandled.
     records.catch(() => {})
@@ -345,7 +350,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     recordsInFlight -= flight.events.length
     bytesInFlight -= flight.bytes ?? 0
     if (err == null) {
-      for (const e of flight.events) o.spool.ack(e.seq)
+      // A batch in one call to the spool.
+      if (flight.events.length === 1) o.spool.ack(flight.events[0]!.seq)
+      else o.spool.ackMany(flight.events)
       o.counters.acked += flight.events.length
       ackedHere += flight.events.length
     } else {
@@ -383,11 +390,11 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
     const n = flight.events.length
     const what = n === 1 ? '' : ` (a batch of ${n})`
     if (classifyPubackCode(code) === 'permanent') {
-      for (const e of flight.events) reject(e, reason + what, code)
+      for (const e of flight.events) reject(counted(e, flight), reason + what, code)
       return
     }
     if (attempts >= o.maxAttempts) {
-      for (const e of flight.events) reject(e, `${reason} (${attempts} attempts)${what}`, code)
+      for (const e of flight.events) reject(counted(e, flight), `${reason} (${attempts} attempts)${what}`, code)
       return
     }
     o.counters.retried += n
@@ -399,7 +406,9 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       })
     }
     if (state !== 'running') return
-    win.hold({ ...flight, attempts, events: flight.events.map((e) => ({ ...e, attempts })) })
+    // The events themselves stay as read (records the spool serves from memory are shared, records
+    // read with their bytes have getters): the flight carries the count.
+    win.hold({ ...flight, attempts, retried: true })
     const timer = setTimeout(() => {
       retryTimers.delete(timer)
       if (state !== 'running') return
@@ -407,6 +416,18 @@ export function createForwarder(o: ForwarderOptions): Forwarder {
       if (held !== undefined) dispatch(held)
     }, o.retryDelayMs)
     retryTimers.add(timer)
+  }
+
+  /** The event as the rejected store keeps it: with the refusals of a retried flight counted. */
+  function counted(e: StoredEvent, flight: Flight): StoredEvent {
+    if (flight.retried !== true || e.attempts === flight.attempts) return e
+    const out: StoredEvent = {
+      seq: e.seq, id: e.id, clientId: e.clientId, topic: e.topic, payload: e.payload, qos: e.qos, retain: e.retain,
+      acceptedAt: e.acceptedAt, attempts: flight.attempts,
+    }
+    if (e.meta !== undefined) out.meta = e.meta
+    if (e.upstreamTopic !== undefined) out.upstreamTopic = e.upstreamTopic
+    return out
   }
 
   function reject(event: StoredEvent, reason: string, code?: number): void {

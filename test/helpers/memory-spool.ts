@@ -8,8 +8,10 @@ export interface MemorySpool extends SpoolReader {
   append(input?: Partial<EventInput>): StoredEvent
   /** Records not yet acked or rejected, oldest first. */
   pendingEvents(): StoredEvent[]
-  /** Every ack call, in call order (including acks of unknown seqs). */
+  /** Every ack call, in call order (including acks of unknown seqs); ackMany's records count one by one. */
   acks: number[]
+  /** Number of ackMany calls. */
+  ackManyCalls: number
   rejected: RejectedEvent[]
   /** Every noteAttempt call, in call order. */
   attemptsNoted: number[]
@@ -30,6 +32,7 @@ export function createMemorySpool(opts: { gatewayId?: string; epoch?: number } =
 
   const spool: MemorySpool = {
     acks: [],
+    ackManyCalls: 0,
     rejected: [],
     attemptsNoted: [],
     reads: 0,
@@ -70,6 +73,11 @@ export function createMemorySpool(opts: { gatewayId?: string; epoch?: number } =
     ack(seq) {
       spool.acks.push(seq)
       if (records.delete(seq)) acked++
+    },
+
+    ackMany(batch) {
+      spool.ackManyCalls++
+      for (const { seq } of batch) spool.ack(seq)
     },
 
     async noteAttempt(seq) {
