@@ -10,6 +10,7 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     OUTPOST_DATA_DIR=/data
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -20,6 +21,6 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 1883
-# Node flags as in package.json's "start" (docs/architecture.md, "Memory").
+# Node flags and MALLOC_MMAP_THRESHOLD_ as in package.json's "start" (docs/architecture.md, "Memory").
 ENTRYPOINT ["node", "--v8-pool-size=1", "dist/cli/main.js"]
 CMD ["start", "--config", "config/outpost.yaml"]

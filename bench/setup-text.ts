@@ -1,5 +1,11 @@
 import { cloudConfig, edgeConfig } from './harness/mosquitto.js'
-import { outpostYaml, shippedNodeFlags, type BatchProbe } from './harness/outpost.js'
+import { outpostYaml, shippedLaunch, type BatchProbe } from './harness/outpost.js'
+
+/** `VAR=value node --flags dist/cli/main.js`, as `npm start` has it. */
+function launchLine(): string {
+  const { env, nodeFlags } = shippedLaunch()
+  return [...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'node', ...nodeFlags, 'dist/cli/main.js'].join(' ')
+}
 
 /** The "how it was measured" part of docs/benchmarks.md, with the configs the harness really writes. */
 export function setupText(batch: BatchProbe): string {
@@ -12,8 +18,8 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
 \`bench/scenarios/\` (one file per scenario).
 
 - **Processes.** One upstream ("cloud") Mosquitto for the whole run. The edge is either Outpost
-  (\`${['node', ...shippedNodeFlags(), 'dist/cli/main.js'].join(' ')} start --config FILE\`, the built package, with
-  the node flags of \`npm start\`) or an edge Mosquitto bridging to
+  (\`${launchLine()} start --config FILE\`, the built package, with
+  the environment and node flags of \`npm start\`) or an edge Mosquitto bridging to
   the cloud. Every measured run gets a fresh edge (new data dir, new port), is warmed up with 100
   events that must reach the cloud, and is stopped with SIGTERM afterwards. Within each round the
   systems run one after the other (A B), so rounds alternate A B A B. Everything (edge, cloud,

@@ -26,7 +26,7 @@ export interface OutpostOptions {
 
 /**
  * Outpost as its users run it: `node FLAGS dist/cli/main.js start --config FILE`
- * with the node flags of `npm start`,
+ * with the environment variables and node flags of `npm start`,
  * default spool settings (fsync before every PUBACK, group commit at the end of the event-loop turn),
  * default uplink window, MQTT 5 upstream. Reconnect: first retry after
  * 100 ms, then at most every second (see edgeMosquitto's restart_timeout).
@@ -40,7 +40,7 @@ export interface OutpostOptions {
 function gatewayNodeArgs(profDir: string | undefined): string[] {
   const extra = process.env.BENCH_NODE_ARGS
   if (extra) return extra.split(' ')
-  const shipped = shippedNodeFlags()
+  const shipped = shippedLaunch().nodeFlags
   if (profDir === undefined) return shipped
   return [...shipped, ...(process.env.BENCH_HEAP_PROF ? ['--heap-prof', `--heap-prof-dir=${profDir}`] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`])]
 }
@@ -48,15 +48,20 @@ function gatewayNodeArgs(profDir: string | undefined): string[] {
 const PACKAGE_JSON = fileURLToPath(new URL('../../package.json', import.meta.url))
 
 /**
- * The node flags the gateway ships with: those of `npm start` in
- * package.json (the Docker image's entrypoint and the `outpost` bin's
+ * How the gateway ships to start: the environment variables and node flags
+ * of `npm start` in package.json (the Docker image and the `outpost` bin's
  * shebang carry the same; test/bench/harness.test.ts checks they agree).
  */
-export function shippedNodeFlags(scripts?: Record<string, string>): string[] {
+export function shippedLaunch(scripts?: Record<string, string>): { env: Record<string, string>; nodeFlags: string[] } {
   const start = (scripts ?? (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts: Record<string, string> }).scripts)['start'] ?? ''
-  const m = /^node((?: --\S+)*) dist\/cli\/main\.js start\b/.exec(start)
-  if (m === null) throw new Error(`package.json's start script is not 'node [--flags] dist/cli/main.js start ...': ${start}`)
-  return m[1]!.trim().split(' ').filter((f) => f !== '')
+  const m = /^((?:[A-Z_][A-Z0-9_]*=\S+ )*)node((?: --\S+)*) dist\/cli\/main\.js start\b/.exec(start)
+  if (m === null) throw new Error(`package.json's start script is not '[VAR=value ...] node [--flags] dist/cli/main.js start ...': ${start}`)
+  const env: Record<string, string> = {}
+  for (const pair of m[1]!.trim().split(' ').filter((p) => p !== '')) {
+    const at = pair.indexOf('=')
+    env[pair.slice(0, at)] = pair.slice(at + 1)
+  }
+  return { env, nodeFlags: m[2]!.trim().split(' ').filter((f) => f !== '') }
 }
 
 export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
@@ -67,6 +72,7 @@ export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
   const proc = serverProcess({
     command: process.execPath,
     args: [...nodeArgs, OUTPOST_MAIN, 'start', '--config', config],
+    env: shippedLaunch().env,
     port: o.port,
     logFile: join(o.dir, 'outpost.log'),
   })

@@ -26,7 +26,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => process.exit(130))
 }
 
-export function serverProcess(opts: { command: string; args: string[]; port: number; logFile: string; startTimeoutMs?: number }): ServerProcess {
+export function serverProcess(opts: { command: string; args: string[]; port: number; logFile: string; startTimeoutMs?: number; env?: Record<string, string> }): ServerProcess {
   let child: ChildProcess | null = null
   let exited: Promise<void> = Promise.resolve()
   const alive = (c: ChildProcess | null): c is ChildProcess => c !== null && c.exitCode === null && c.signalCode === null
@@ -38,7 +38,7 @@ export function serverProcess(opts: { command: string; args: string[]; port: num
       if (alive(child)) throw new Error(`${opts.command} is already running (pid ${child.pid})`)
       const fd = openSync(opts.logFile, 'a')
       const t0 = performance.now()
-      const c = spawn(opts.command, opts.args, { stdio: ['ignore', fd, fd] })
+      const c = spawn(opts.command, opts.args, { stdio: ['ignore', fd, fd], ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }) })
       closeSync(fd)
       child = c
       live.add(c)

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --v8-pool-size=1
 import v8 from 'node:v8'
 
 // Loading the gateway's modules allocates tens of megabytes, most of it

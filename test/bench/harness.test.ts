@@ -5,7 +5,7 @@ import t from 'tap'
 import { rawConnect } from '../../bench/harness/client.js'
 import { runLoad } from '../../bench/harness/load.js'
 import { add, metric, type ScenarioResult } from '../../bench/harness/metrics.js'
-import { shippedNodeFlags } from '../../bench/harness/outpost.js'
+import { shippedLaunch } from '../../bench/harness/outpost.js'
 import { fillPayload, PAYLOAD_BYTES, readPayload, writePayload } from '../../bench/harness/payload.js'
 import { sample } from '../../bench/harness/proc.js'
 import { renderReport } from '../../bench/harness/report.js'
@@ -147,18 +147,22 @@ t.test('the report puts medians, the ratio Outpost / Mosquitto and the target ve
   t.match(doc, /SETUP/)
 })
 
-t.test('the bench starts Outpost with the node flags it ships with, and every way of starting it agrees', async (t) => {
+t.test('the bench starts Outpost with the environment and node flags it ships with, and every way of starting it agrees', async (t) => {
   const root = new URL('../../', import.meta.url)
   const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }
-  const flags = shippedNodeFlags()
-  t.strictSame(flags, shippedNodeFlags(pkg.scripts))
-  t.ok(flags.length > 0, 'npm start carries node flags')
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(new URL('Dockerfile', root), 'utf8'))?.[1]
-  t.strictSame(JSON.parse(entrypoint ?? '[]'), ['node', ...flags, 'dist/cli/main.js'], 'the Docker image')
+  const { env, nodeFlags } = shippedLaunch()
+  t.strictSame(shippedLaunch(pkg.scripts), { env, nodeFlags })
+  t.ok(nodeFlags.length > 0 && Object.keys(env).length > 0, 'npm start sets both')
+  const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8')
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
+  t.strictSame(JSON.parse(entrypoint ?? '[]'), ['node', ...nodeFlags, 'dist/cli/main.js'], 'the Docker image: flags')
+  for (const [name, value] of Object.entries(env)) t.match(dockerfile, new RegExp(`^ENV [^]*?\\b${name}=${value}\\b`, 'm'), `the Docker image: ${name}`)
   const shebang = readFileSync(new URL('src/cli/main.ts', root), 'utf8').split('\n')[0]
-  t.equal(shebang, `#!/usr/bin/env -S node ${flags.join(' ')}`, 'the outpost bin')
-  const r = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' })
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')
+  t.equal(shebang, `#!/usr/bin/env -S ${assignments}node ${nodeFlags.join(' ')}`, 'the outpost bin')
+  const r = spawnSync(process.execPath, [...nodeFlags, '-e', '0'], { encoding: 'utf8', env: { ...process.env, ...env } })
   t.equal(r.status, 0, `node accepts them: ${r.stderr}`)
-  t.throws(() => shippedNodeFlags({ start: 'tsx src/cli/main.ts start' }), /not 'node \[--flags\] dist\/cli\/main.js start/)
-  t.strictSame(shippedNodeFlags({ start: 'node dist/cli/main.js start --config x.yaml' }), [])
+  t.throws(() => shippedLaunch({ start: 'tsx src/cli/main.ts start' }), /not '\[VAR=value \.\.\.\] node \[--flags\] dist\/cli\/main.js start/)
+  t.strictSame(shippedLaunch({ start: 'node dist/cli/main.js start --config x.yaml' }), { env: {}, nodeFlags: [] })
+  t.strictSame(shippedLaunch({ start: 'A_B=1 C=x/y node --f=2 dist/cli/main.js start' }), { env: { A_B: '1', C: 'x/y' }, nodeFlags: ['--f=2'] })
 })
