@@ -5,6 +5,7 @@ import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
+import { headCompactionDue } from './compaction-policy.js'
 import { eventId, seqKey, seqKeyAt } from './keys.js'
 import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encodeDedupBatch } from './dedup-store.js'
 import { checkEvents } from './open-check.js'
@@ -252,6 +253,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let maintenance: Promise<void> = Promise.resolve()
   let repairing = false
   let acksSinceCompact = 0
+  /** One past the highest seq the uplink has read: what lies between it and committedNext is unread backlog. */
+  let readUpTo = lowWater
   let compacting = false
   const listeners = new Set<() => void>()
 
@@ -476,9 +479,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Head position of the last compaction: acked records below it no longer take disk space. */
   let compactedUpTo = 0
   function maybeCompact(force = false): void {
-    const every = opts.compactEveryAcks ?? 50_000
     if (compacting || !health.writable || repairing) return
-    if (!force && (every <= 0 || acksSinceCompact < every)) return
+    if (!force && !headCompactionDue({ acksSinceCompact, every: opts.compactEveryAcks ?? 50_000, unread: Math.max(0, committedNext - readUpTo) })) return
     if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     compacting = true
@@ -516,7 +518,12 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     for (;;) {
       const quarantined = { count: 0 }
       const out = await readRange(afterSeq, limit, quarantined, raw)
-      if (out.length > 0 || quarantined.count === 0) return out
+      if (out.length > 0 || quarantined.count === 0) {
+        // Empty: nothing committed is left after the cursor.
+        const upTo = out.length > 0 ? out[out.length - 1]!.seq + 1 : committedNext
+        if (upTo > readUpTo) readUpTo = upTo
+        return out
+      }
     }
   }
 

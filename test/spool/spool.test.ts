@@ -14,6 +14,12 @@ function open(dir: string, extra: Partial<SpoolOptions> = {}) {
   return openSpool({ dir, gatewayId: 'gw', log: cap.log, groupCommitMs: 1, ...extra }).then((spool) => ({ spool, cap }))
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await sleep(5)
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
 t.test('append, read in order, ack, reopen', async (t) => {
   const dir = t.testdir()
   const { spool } = await open(dir)
@@ -151,6 +157,39 @@ t.test('out-of-order acks, head tracking and compaction', async (t) => {
   t.equal(spool.stats().headSeq, 3)
   for (let i = 3; i < 25; i++) spool.ack(i)
   t.same((await spool.readAfter(-1, 100)).map((e) => e.seq), [25, 26, 27, 28, 29])
+  await spool.close()
+})
+
+t.test('head compaction waits while a backlog is unread, and runs once the reader caught up', async (t) => {
+  const dir = t.testdir()
+  const { spool, cap } = await open(dir, { compactEveryAcks: 10 })
+  for (let i = 0; i < 200; i++) await spool.append(ev('a', i))
+  // 20 read and acked: two intervals of acks, 180 records still unread (more than a tenth of an interval).
+  for (const e of await spool.readAfter(-1, 20)) spool.ack(e.seq)
+  await sleep(200)
+  t.equal(cap.find('spool compacted').length, 0, 'no compaction while the backlog drains')
+  // The rest read: the reader has caught up, and the next ack compacts.
+  const rest = await spool.readAfter(19, 1000)
+  t.equal(rest.length, 180)
+  spool.ack(rest[0]!.seq)
+  await until(() => cap.find('spool compacted').length === 1, 'the head compaction')
+  t.match(cap.find('spool compacted')[0], { upTo: 21 })
+  for (const e of rest.slice(1)) spool.ack(e.seq)
+  t.same(await spool.readAfter(-1, 10), [], 'everything acked')
+  await spool.close()
+})
+
+t.test('head compaction during a backlog that never drains: after MAX_DEFERRED_INTERVALS intervals', async (t) => {
+  const dir = t.testdir()
+  const { spool, cap } = await open(dir, { compactEveryAcks: 5 })
+  for (let i = 0; i < 200; i++) await spool.append(ev('a', i))
+  const first = await spool.readAfter(-1, 60)
+  for (const e of first.slice(0, 49)) spool.ack(e.seq)
+  await sleep(200)
+  t.equal(cap.find('spool compacted').length, 0, '49 acks, 140 unread: waiting')
+  spool.ack(first[49]!.seq)
+  await until(() => cap.find('spool compacted').length === 1, 'the compaction at 10 intervals')
+  t.match(cap.find('spool compacted')[0], { upTo: 50 })
   await spool.close()
 })
 
