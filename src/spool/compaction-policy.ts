@@ -3,15 +3,25 @@
  * Pure: the spool passes its counters in.
  *
  * Acknowledged records are deleted one by one; LevelDB gives their disk space
- * back only when a compaction drops them, and that compaction reads the
- * deleted records back. While the uplink drains a backlog, that work competes
- * with the drain for the CPU and the disk, and buys nothing the drain needs:
- * reads start at the uplink's cursor, past every deleted key, and the disk
- * held by the deleted records was held by the backlog before. So the
- * compaction due every `every` acks waits while more than a tenth of an
- * interval is still unread, and runs once the uplink has (nearly) caught up.
- * It waits at most `MAX_DEFERRED_INTERVALS` intervals, so a backlog that never
- * drains (a link slower than the devices) still gets its disk space back.
+ * back when a compaction merges the deletes with the records.
+ *
+ * - **No backlog, no explicit compaction.** While the uplink keeps up, a record
+ *   and its delete are written within moments of each other and LevelDB's own
+ *   compactions drop both. An explicit one every interval only added work,
+ *   and delayed the events in flight by tens of milliseconds
+ *   (docs/architecture.md, "Head and compaction").
+ * - **After a backlog, once.** The records of a backlog sink into LevelDB's
+ *   deeper levels while they wait, where the deletes reach them late: an
+ *   explicit compaction gives that space back. It does not run while the
+ *   backlog drains: in the middle of a backlog it rewrites the table files
+ *   that hold deleted and live records alike and competes with the drain for
+ *   the CPU and the disk, while the drain's reads start at the cursor and
+ *   never visit the deleted keys, and the space was held by the backlog
+ *   before. So it waits until the uplink has (nearly) caught up, at most
+ *   `MAX_DEFERRED_INTERVALS` intervals, so that a backlog that never drains
+ *   (a link slower than the devices) still gets its space back.
+ *
+ * A backlog is more than a tenth of an interval committed and not yet read.
  * A spool short of disk does not ask here: it compacts at every disk check.
  */
 export const MAX_DEFERRED_INTERVALS = 10
@@ -23,9 +33,15 @@ export interface HeadCompactionInput {
   every: number
   /** Committed records the uplink has not read yet. */
   unread: number
+  /** A backlog was seen (isBacklog) since the last head compaction, or was on disk at open. */
+  backlogSeen: boolean
+}
+
+export function isBacklog(unread: number, every: number): boolean {
+  return unread > every / 10
 }
 
 export function headCompactionDue(s: HeadCompactionInput): boolean {
-  if (s.every <= 0 || s.acksSinceCompact < s.every) return false
-  return s.unread <= s.every / 10 || s.acksSinceCompact >= s.every * MAX_DEFERRED_INTERVALS
+  if (s.every <= 0 || s.acksSinceCompact < s.every || !s.backlogSeen) return false
+  return !isBacklog(s.unread, s.every) || s.acksSinceCompact >= s.every * MAX_DEFERRED_INTERVALS
 }

@@ -5,7 +5,7 @@ import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
-import { headCompactionDue } from './compaction-policy.js'
+import { headCompactionDue, isBacklog } from './compaction-policy.js'
 import { eventId, seqKey, seqKeyAt } from './keys.js'
 import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encodeDedupBatch } from './dedup-store.js'
 import { checkEvents } from './open-check.js'
@@ -255,6 +255,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let acksSinceCompact = 0
   /** One past the highest seq the uplink has read: what lies between it and committedNext is unread backlog. */
   let readUpTo = lowWater
+  /** A backlog was seen since the last head compaction (compaction-policy.ts); one on disk at open counts. */
+  let backlogSeen = isBacklog(pending, opts.compactEveryAcks ?? 50_000)
   let compacting = false
   const listeners = new Set<() => void>()
 
@@ -479,10 +481,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Head position of the last compaction: acked records below it no longer take disk space. */
   let compactedUpTo = 0
   function maybeCompact(force = false): void {
+    const every = opts.compactEveryAcks ?? 50_000
+    const unread = Math.max(0, committedNext - readUpTo)
+    if (isBacklog(unread, every)) backlogSeen = true
     if (compacting || !health.writable || repairing) return
-    if (!force && !headCompactionDue({ acksSinceCompact, every: opts.compactEveryAcks ?? 50_000, unread: Math.max(0, committedNext - readUpTo) })) return
+    if (!force && !headCompactionDue({ acksSinceCompact, every, unread, backlogSeen })) return
     if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
+    backlogSeen = false
     compacting = true
     const end = lowWater
     const started = now()

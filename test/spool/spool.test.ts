@@ -179,6 +179,37 @@ t.test('head compaction waits while a backlog is unread, and runs once the reade
   await spool.close()
 })
 
+t.test('no head compaction while the uplink keeps up', async (t) => {
+  const dir = t.testdir()
+  const { spool, cap } = await open(dir, { compactEveryAcks: 10 })
+  let after = -1
+  for (let i = 0; i < 60; i++) {
+    await spool.append(ev('a', i))
+    for (const e of await spool.readAfter(after, 10)) {
+      spool.ack(e.seq)
+      after = e.seq
+    }
+  }
+  t.equal(spool.stats().acked, 60)
+  await sleep(200)
+  t.equal(cap.find('spool compacted').length, 0, 'six intervals of acks, never a backlog: LevelDB\'s own compactions do it')
+  await spool.close()
+})
+
+t.test('a backlog on disk at open is compacted once the uplink has caught up', async (t) => {
+  const dir = t.testdir()
+  const first = await open(dir, { compactEveryAcks: 10 })
+  for (let i = 0; i < 30; i++) await first.spool.append(ev('a', i))
+  await first.spool.close()
+  const { spool, cap } = await open(dir, { compactEveryAcks: 10 })
+  const all = await spool.readAfter(-1, 100)
+  t.equal(all.length, 30)
+  for (const e of all.slice(0, 10)) spool.ack(e.seq)
+  await until(() => cap.find('spool compacted').length === 1, 'the head compaction')
+  t.match(cap.find('spool compacted')[0], { upTo: 10 })
+  await spool.close()
+})
+
 t.test('head compaction during a backlog that never drains: after MAX_DEFERRED_INTERVALS intervals', async (t) => {
   const dir = t.testdir()
   const { spool, cap } = await open(dir, { compactEveryAcks: 5 })
