@@ -46,3 +46,9 @@ export function medians(m: Metric): Partial<Record<SystemKind, number>> {
   for (const [k, v] of Object.entries(m.values) as Array<[SystemKind, number[]]>) out[k] = median(v)
   return out
 }
+
+/** Issue 4's batched-mode target on a drain rate: Outpost batched >= 5x Outpost plain. */
+export function batchedDrainVerdict(m: Partial<Record<SystemKind, number>>): string {
+  if (m.outpost === undefined || m.batched === undefined) return 'not measured'
+  return `${m.batched >= 5 * m.outpost ? '**met**' : '**not met**'} (${(m.batched / m.outpost).toFixed(2)}x)`
+}

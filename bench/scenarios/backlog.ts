@@ -1,5 +1,5 @@
 import type { Context, SystemKind } from '../harness/context.js'
-import { add, metric, type ScenarioResult } from '../harness/metrics.js'
+import { add, batchedDrainVerdict, metric, type ScenarioResult } from '../harness/metrics.js'
 import { watchCpuSplit } from '../harness/cpu-split.js'
 import { sample } from '../harness/proc.js'
 
@@ -69,10 +69,7 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
     scenario: D, name: 'drain rate', unit: 'events/s', digits: 0, ratio: true,
     target: {
       text: 'batched >= 5x Outpost',
-      met: (m) => {
-        if (m.outpost === undefined || m.batched === undefined) return null
-        return `${m.batched >= 5 * m.outpost ? '**met**' : '**not met**'} (${(m.batched / m.outpost).toFixed(2)}x)`
-      },
+      met: (m) => (m.outpost === undefined || m.batched === undefined ? null : batchedDrainVerdict(m)),
     },
   })
   const lost = metric({ scenario: D, name: 'events lost (graceful restart in between)', unit: 'events', digits: 0 })

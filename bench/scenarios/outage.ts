@@ -1,5 +1,5 @@
 import type { Context, SystemKind } from '../harness/context.js'
-import { add, metric, type ScenarioResult } from '../harness/metrics.js'
+import { add, batchedDrainVerdict, metric, type ScenarioResult } from '../harness/metrics.js'
 import { watchCpuSplit } from '../harness/cpu-split.js'
 import { sample } from '../harness/proc.js'
 
@@ -30,7 +30,7 @@ export async function outage(ctx: Context): Promise<ScenarioResult> {
         if (m.outpost === undefined || m.mosquitto === undefined) return null
         const verdict = (ok: boolean): string => (ok ? '**met**' : '**not met**')
         const plain = `${verdict(m.outpost >= 1.5 * m.mosquitto)} (${(m.outpost / m.mosquitto).toFixed(2)}x)`
-        const batched = m.batched === undefined ? 'not measured' : `${verdict(m.batched >= 5 * m.outpost)} (${(m.batched / m.outpost).toFixed(2)}x)`
+        const batched = batchedDrainVerdict(m)
         return `${plain}; batched ${batched}`
       },
     },
