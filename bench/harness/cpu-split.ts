@@ -20,6 +20,8 @@ export interface CpuSplit {
 export interface CpuSplitWatch {
   /** `wallMs`: the stretch the busy share is taken over, when not the whole watch (the outage's drain, first to last arrival). */
   stop(events: number, wallMs?: number): CpuSplit
+  /** The edge's CPU per event (µs) from the start of the watch to now, which may be after stop. */
+  edgeUsUntilNow(events: number): number
 }
 
 export function watchCpuSplit(edgePid: number, cloudPid: number): CpuSplitWatch {
@@ -28,6 +30,7 @@ export function watchCpuSplit(edgePid: number, cloudPid: number): CpuSplitWatch 
   const edge0 = sample(edgePid).cpuMs
   const cloud0 = sample(cloudPid).cpuMs
   const bench0 = process.cpuUsage()
+  const per = (ms: number, events: number): number => (ms * 1000) / Math.max(1, events)
   return {
     stop(events, drainMs) {
       const wallMs = drainMs ?? Number(process.hrtime.bigint() - t0) / 1e6
@@ -35,13 +38,15 @@ export function watchCpuSplit(edgePid: number, cloudPid: number): CpuSplitWatch 
       const cloudMs = sample(cloudPid).cpuMs - cloud0
       const b = process.cpuUsage(bench0)
       const benchMs = (b.user + b.system) / 1000
-      const per = (ms: number): number => (ms * 1000) / Math.max(1, events)
       return {
-        edgeUs: per(edgeMs),
-        cloudUs: per(cloudMs),
-        benchUs: per(benchMs),
+        edgeUs: per(edgeMs, events),
+        cloudUs: per(cloudMs, events),
+        benchUs: per(benchMs, events),
         machineBusy: (edgeMs + cloudMs + benchMs) / (wallMs * cores),
       }
+    },
+    edgeUsUntilNow(events) {
+      return per(sample(edgePid).cpuMs - edge0, events)
     },
   }
 }

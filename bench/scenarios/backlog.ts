@@ -108,15 +108,13 @@ export async function backlog(ctx: Context, size?: number): Promise<ScenarioResu
         await ctx.cloud.start()
         const back = process.hrtime.bigint()
         const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
-        const edgeCpuBack = sample(edge.proc.pid).cpuMs
         await tracker.waitAllOrQuiet(n, { minMs: 10_000, quietMs: 15_000, maxMs: 1_200_000 })
         const split = cpu.stop(tracker.unique, tracker.firstArrivalNs === null ? undefined : Number(tracker.lastArrivalNs! - tracker.firstArrivalNs) / 1e6)
         if (tracker.firstArrivalNs === null) throw new Error('nothing arrived after the cloud came back')
         await sleep(3000)
-        const drainedSample = sample(edge.proc.pid)
-        const rssDrained = drainedSample.rssMb
+        const rssDrained = sample(edge.proc.pid).rssMb
         // The head compaction waits for the end of a drain (src/spool/compaction-policy.ts): counted here.
-        const edgeUsAfter = ((drainedSample.cpuMs - edgeCpuBack) * 1000) / tracker.unique
+        const edgeUsAfter = cpu.edgeUsUntilNow(tracker.unique)
         const firstS = Number(tracker.firstArrivalNs - back) / 1e9
         const rate = tracker.unique / (Number(tracker.lastArrivalNs! - tracker.firstArrivalNs) / 1e9)
         add(idle, kind, rssIdle)

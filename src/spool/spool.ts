@@ -256,7 +256,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** One past the highest seq the uplink has read: what lies between it and committedNext is unread backlog. */
   let readUpTo = lowWater
   /** A backlog was seen since the last head compaction (compaction-policy.ts); one on disk at open counts. */
-  let backlogSeen = isBacklog(pending, opts.compactEveryAcks ?? 50_000)
+  const compactEvery = opts.compactEveryAcks ?? 50_000
+  let backlogSeen = isBacklog(pending, compactEvery)
   let compacting = false
   const listeners = new Set<() => void>()
 
@@ -481,11 +482,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** Head position of the last compaction: acked records below it no longer take disk space. */
   let compactedUpTo = 0
   function maybeCompact(force = false): void {
-    const every = opts.compactEveryAcks ?? 50_000
     const unread = Math.max(0, committedNext - readUpTo)
-    if (isBacklog(unread, every)) backlogSeen = true
+    if (isBacklog(unread, compactEvery)) backlogSeen = true
     if (compacting || !health.writable || repairing) return
-    if (!force && !headCompactionDue({ acksSinceCompact, every, unread, backlogSeen })) return
+    if (!force && !headCompactionDue({ acksSinceCompact, every: compactEvery, unread, backlogSeen })) return
     if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     backlogSeen = false
