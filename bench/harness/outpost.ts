@@ -22,6 +22,8 @@ export interface OutpostOptions {
   batchYaml?: string[]
   /** Write a V8 CPU profile of the gateway into this folder when it exits. */
   cpuProfDir?: string
+  /** Another build's dist/cli/main.js (A/B runs of two trees); this tree's by default. */
+  main?: string
 }
 
 /**
@@ -71,7 +73,7 @@ export async function outpost(o: OutpostOptions): Promise<OutpostProcess> {
   const nodeArgs = gatewayNodeArgs(o.cpuProfDir)
   const proc = serverProcess({
     command: process.execPath,
-    args: [...nodeArgs, OUTPOST_MAIN, 'start', '--config', config],
+    args: [...nodeArgs, o.main ?? OUTPOST_MAIN, 'start', '--config', config],
     env: shippedLaunch().env,
     port: o.port,
     logFile: join(o.dir, 'outpost.log'),

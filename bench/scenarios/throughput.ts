@@ -79,40 +79,45 @@ export async function throughput(ctx: Context): Promise<ScenarioResult> {
   return res
 }
 
-interface Run { delivered: number; acked: number; cpuUs: number; split: CpuSplit; peakRss: number; duplicates: number; elu: number; subElu: number }
+export interface Run { delivered: number; acked: number; cpuUs: number; split: CpuSplit; peakRss: number; duplicates: number; elu: number; subElu: number }
 
 async function measure(ctx: Context, kind: SystemKind, publishers: number, total: number, cpuProfDir?: string): Promise<Run> {
   const edge: Edge = await ctx.edge(kind, cpuProfDir !== undefined ? { cpuProfDir } : {})
   try {
-    await edge.proc.start()
-    await ctx.warmUp(edge)
-    const tag = ctx.nextTag()
-    const perPublisher = Math.ceil(total / publishers)
-    const n = perPublisher * publishers
-    const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
-    const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
-    const peak = watchPeak(edge.proc.pid)
-    const subElu0 = performance.eventLoopUtilization()
-    const r = await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
-    if (r.error !== undefined) throw new Error(r.error)
-    const ok = await tracker.waitFor(n, 300_000)
-    const split = cpu.stop(n)
-    const subElu = performance.eventLoopUtilization(subElu0).utilization
-    const peakRss = peak.stop()
-    if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
-    const start = BigInt(r.startedAtNs)
-    return {
-      delivered: n / (Number(tracker.lastArrivalNs! - start) / 1e9),
-      acked: n / (Number(BigInt(r.ackedAtNs) - start) / 1e9),
-      cpuUs: split.edgeUs,
-      split,
-      peakRss,
-      duplicates: tracker.duplicates,
-      elu: r.elu,
-      subElu,
-    }
+    return await measureEdge(ctx, edge, publishers, total)
   } finally {
     await ctx.dispose(edge)
+  }
+}
+
+/** One measured run on an edge that is not started yet; the caller disposes of it. */
+export async function measureEdge(ctx: Context, edge: Edge, publishers: number, total: number): Promise<Run> {
+  await edge.proc.start()
+  await ctx.warmUp(edge)
+  const tag = ctx.nextTag()
+  const perPublisher = Math.ceil(total / publishers)
+  const n = perPublisher * publishers
+  const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
+  const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
+  const peak = watchPeak(edge.proc.pid)
+  const subElu0 = performance.eventLoopUtilization()
+  const r = await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
+  if (r.error !== undefined) throw new Error(r.error)
+  const ok = await tracker.waitFor(n, 300_000)
+  const split = cpu.stop(n)
+  const subElu = performance.eventLoopUtilization(subElu0).utilization
+  const peakRss = peak.stop()
+  if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
+  const start = BigInt(r.startedAtNs)
+  return {
+    delivered: n / (Number(tracker.lastArrivalNs! - start) / 1e9),
+    acked: n / (Number(BigInt(r.ackedAtNs) - start) / 1e9),
+    cpuUs: split.edgeUs,
+    split,
+    peakRss,
+    duplicates: tracker.duplicates,
+    elu: r.elu,
+    subElu,
   }
 }
 

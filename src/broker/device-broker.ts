@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { connectRefusal } from './connect-rules.js'
 import { guardPacketSize } from './packet-size-guard.js'
+import { speedUpPublishParsing, type PacketParser } from './publish-parser.js'
 import type { AuthorizePublish } from './ingest.js'
 
 export interface DeviceBrokerOptions {
@@ -76,7 +77,9 @@ export async function startDeviceBroker(opts: DeviceBrokerOptions): Promise<Devi
   const server: Server = createServer((socket) => {
     // aedes reads with 'readable' + read(); attached after it, our 'data'
     // listener sees each chunk aedes pulls without changing the read mode.
-    aedes.handle(socket)
+    const client = aedes.handle(socket) as unknown as { _parser?: PacketParser }
+    // Before the first read: PUBLISHes take the shorter parse (publish-parser.ts).
+    if (client._parser !== undefined) speedUpPublishParsing(client._parser)
     guardPacketSize(socket, maxRemainingLength, (verdict) => {
       log.warn({ remote: socket.remoteAddress, ...verdict, max: maxRemainingLength, code: ErrorCodes.BROKER_PAYLOAD_TOO_LARGE },
         verdict.kind === 'oversized'
