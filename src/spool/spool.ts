@@ -469,7 +469,20 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
   }
 
+  /**
+   * Listeners hear of a commit once, after every append it carried is in the
+   * tail: the appends' callbacks run one after another in the same microtask
+   * run, and the first one queues this after the rest.
+   */
+  let notifyQueued = false
+  function notifySoon(): void {
+    if (notifyQueued) return
+    notifyQueued = true
+    queueMicrotask(notify)
+  }
+
   function notify(): void {
+    notifyQueued = false
     for (const l of listeners) {
       try {
         l()
@@ -799,7 +812,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
           if (seq + 1 > committedNext) committedNext = seq + 1
           tail.push(record, size)
-          queueMicrotask(notify)
+          notifySoon()
           return { seq, id, duplicate: false }
         },
         (err: unknown) => {

@@ -125,6 +125,22 @@ t.test('onAppend fires after commit, and reject moves a record aside', async (t)
   await spool.close()
 })
 
+t.test('a commit of many appends tells the listeners once, after all of them are readable', async (t) => {
+  const dir = t.testdir()
+  // A long group-commit delay: the 100 appends below share one write.
+  const { spool } = await open(dir, { groupCommitMs: 50 })
+  const seen: number[] = []
+  spool.onAppend(() => {
+    // What a listener reads when told: the whole commit, from memory.
+    void spool.readAfter(-1, 1000).then((events) => seen.push(events.length))
+  })
+  await Promise.all(Array.from({ length: 100 }, (_, i) => spool.append(ev('a', i))))
+  await until(() => seen.length > 0, 'the listener')
+  await sleep(20)
+  t.same(seen, [100], 'one call, and every append of the commit was there')
+  await spool.close()
+})
+
 t.test('an ack that lands while an attempt is being counted: the record is not written back', async (t) => {
   const dir = t.testdir()
   const { spool } = await open(dir)
