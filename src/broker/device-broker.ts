@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError } from '../errors.js'
 import { connectRefusal } from './connect-rules.js'
 import { guardPacketSize } from './packet-size-guard.js'
+import { gatherPubacks } from './puback-writer.js'
 import { speedUpPublishParsing, type PacketParser } from './publish-parser.js'
 import type { AuthorizePublish } from './ingest.js'
 
@@ -78,8 +79,10 @@ export async function startDeviceBroker(opts: DeviceBrokerOptions): Promise<Devi
     // aedes reads with 'readable' + read(); attached after it, our 'data'
     // listener sees each chunk aedes pulls without changing the read mode.
     const client = aedes.handle(socket) as unknown as { _parser?: PacketParser }
-    // Before the first read: PUBLISHes take the shorter parse (publish-parser.ts).
+    // Before the first read: PUBLISHes take the shorter parse (publish-parser.ts),
+    // PUBACKs a shorter write (puback-writer.ts).
     if (client._parser !== undefined) speedUpPublishParsing(client._parser)
+    gatherPubacks(socket)
     guardPacketSize(socket, maxRemainingLength, (verdict) => {
       log.warn({ remote: socket.remoteAddress, ...verdict, max: maxRemainingLength, code: ErrorCodes.BROKER_PAYLOAD_TOO_LARGE },
         verdict.kind === 'oversized'
