@@ -2,7 +2,8 @@
  * Group commit: many writers, one synced write at a time. Operations that arrive
  * while a write is in flight wait for it and then share the next one; an
  * operation that arrives when nothing is in flight waits at most `delayMs` for
- * company. Each caller's promise settles with the write that carried its ops.
+ * company. Each caller's promise settles with the write that carried its ops:
+ * the callers of one write share its promise (no promise per caller).
  *
  * Pure of I/O: the write function and the timer are injected, so the batching
  * rules are tested without a disk.
@@ -15,9 +16,21 @@ export interface GroupCommitOptions<Op> {
   onCommit?: (count: number) => void
 }
 
-interface Waiter {
+/** The promise every submit of one write gets, and how to settle it. */
+interface Pending {
+  promise: Promise<void>
   resolve: () => void
   reject: (err: unknown) => void
+}
+
+function pending(): Pending {
+  let resolve!: () => void
+  let reject!: (err: unknown) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
 }
 
 export interface GroupCommit<Op> {
@@ -30,7 +43,8 @@ export interface GroupCommit<Op> {
 
 export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit<Op> {
   let queued: Op[] = []
-  let waiters: Waiter[] = []
+  /** Shared by every submit whose ops are in `queued`: one promise per write, not per caller. */
+  let next: Pending | null = null
   let inFlight: Promise<void> | null = null
   let timer: NodeJS.Timeout | null = null
   let immediate: NodeJS.Immediate | null = null
@@ -53,16 +67,16 @@ export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit
     if (immediate) { clearImmediate(immediate); immediate = null }
     if (inFlight || queued.length === 0) return
     const ops = queued
-    const batchWaiters = waiters
+    const settle = next!
     queued = []
-    waiters = []
+    next = null
     inFlight = opts.write(ops).then(
       () => {
         opts.onCommit?.(ops.length)
-        for (const w of batchWaiters) w.resolve()
+        settle.resolve()
       },
       (err: unknown) => {
-        for (const w of batchWaiters) w.reject(err)
+        settle.reject(err)
       },
     ).finally(() => {
       inFlight = null
@@ -73,11 +87,11 @@ export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit
 
   return {
     submit(ops) {
-      return new Promise<void>((resolve, reject) => {
-        for (const op of ops) queued.push(op)
-        waiters.push({ resolve, reject })
-        schedule()
-      })
+      for (const op of ops) queued.push(op)
+      next ??= pending()
+      const { promise } = next
+      schedule()
+      return promise
     },
     async drain() {
       while (inFlight || queued.length > 0) {
