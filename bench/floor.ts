@@ -16,6 +16,8 @@
  *   npx tsx bench/floor.ts [--rounds 3] [--events 100000] [--out FILE]
  *     [--kinds floor,outpost,mosquitto] [--base OTHER/dist/cli/main.js]
  *
+ * `floor-aedes` (list it in --kinds) is the floor edge with aedes as its
+ * device broker: the difference to `floor` is what aedes costs per event.
  * `--base` adds the kind `base`: Outpost from another tree's build, for an A/B
  * of two trees under the same load (list it in --kinds).
  * Writes docs/benchmarks-floor.md by default.
@@ -50,8 +52,14 @@ const events = Number(values.events)
 const PUBLISHERS = 10
 const EDGE_TS = fileURLToPath(new URL('./floor/edge.ts', import.meta.url))
 
-type Kind = 'floor' | 'outpost' | 'mosquitto' | 'base'
-const LABEL: Record<Kind, string> = { floor: 'Floor edge (Node.js)', outpost: 'Outpost', mosquitto: 'Mosquitto bridge', base: 'Outpost (--base build)' }
+type Kind = 'floor' | 'floor-aedes' | 'outpost' | 'mosquitto' | 'base'
+const LABEL: Record<Kind, string> = {
+  floor: 'Floor edge (Node.js)',
+  'floor-aedes': 'Floor edge with aedes',
+  outpost: 'Outpost',
+  mosquitto: 'Mosquitto bridge',
+  base: 'Outpost (--base build)',
+}
 const kinds = values.kinds.split(',') as Kind[]
 for (const k of kinds) if (!(k in LABEL)) throw new Error(`unknown kind "${k}"; known: ${Object.keys(LABEL).join(', ')}`)
 if (kinds.includes('base') && values.base === undefined) throw new Error('--kinds lists base: give --base OTHER/dist/cli/main.js')
@@ -70,7 +78,7 @@ async function baseEdge(): Promise<Edge> {
   return { kind: 'outpost', proc, port, dir: edgeDir, topicPrefix: `bench/b${n}` }
 }
 
-async function floorEdge(): Promise<Edge> {
+async function floorEdge(withAedes = false): Promise<Edge> {
   const n = ++floors
   const edgeDir = join(dir, `floor-${n}`)
   await mkdir(edgeDir, { recursive: true })
@@ -78,7 +86,7 @@ async function floorEdge(): Promise<Edge> {
   const launch = shippedLaunch()
   const proc = serverProcess({
     command: process.execPath,
-    args: [...launch.nodeFlags, '--import', 'tsx', EDGE_TS, '--port', String(port), '--cloud-port', String(ctx.cloud.port), '--dir', join(edgeDir, 'db'), '--id', `floor${n}`],
+    args: [...launch.nodeFlags, '--import', 'tsx', EDGE_TS, '--port', String(port), '--cloud-port', String(ctx.cloud.port), '--dir', join(edgeDir, 'db'), '--id', `floor${n}`, ...(withAedes ? ['--aedes'] : [])],
     env: launch.env,
     port,
     logFile: join(edgeDir, 'edge.log'),
@@ -86,13 +94,14 @@ async function floorEdge(): Promise<Edge> {
   return { kind: 'outpost', proc, port, dir: edgeDir, topicPrefix: `bench/f${n}` }
 }
 
-const runs: Record<Kind, Run[]> = { floor: [], outpost: [], mosquitto: [], base: [] }
+const runs: Record<Kind, Run[]> = { floor: [], 'floor-aedes': [], outpost: [], mosquitto: [], base: [] }
 const lines: string[] = []
 const errors: string[] = []
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const kind of kinds) {
-      const edge = kind === 'floor' ? await floorEdge() : kind === 'base' ? await baseEdge() : await ctx.edge(kind)
+      const edge = kind === 'floor' || kind === 'floor-aedes' ? await floorEdge(kind === 'floor-aedes')
+        : kind === 'base' ? await baseEdge() : await ctx.edge(kind)
       try {
         const r = await measureEdge(ctx, edge, PUBLISHERS, events)
         runs[kind].push(r)
@@ -140,12 +149,15 @@ Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, mosquitto
 Load average before: ${machine.loadAverage}; after: ${loadAfter}.
 
 The throughput scenario of \`npm run bench\` (10 publishers, up to 100 QoS 1 publishes in flight
-each, 100-byte payloads, same cloud Mosquitto, same subscriber), run against three edges in turn,
+each, 100-byte payloads, same cloud Mosquitto, same subscriber), run against each edge in turn,
 round by round. The floor edge (\`bench/floor/edge.ts\`) keeps the promise and does nothing else:
 an fsync'd LevelDB batch before the PUBACKs, one MQTT 5 PUBLISH upstream per event with the three
 user properties Outpost sends, one LevelDB delete per cloud PUBACK, hand-written MQTT on both
 sides, one socket write per connection per event-loop turn. It has no validation, ACLs,
-contracts, sessions, retransmission or backpressure. See docs/performance.md for what this says.
+contracts, sessions, retransmission or backpressure.${kinds.includes('floor-aedes') ? ` "With aedes" is the same edge with
+aedes (default options, in-memory persistence) as its device broker: its authorizePublish hook feeds
+the same commit, and aedes sends the PUBACK.` : ''}${kinds.includes('base') ? ' "--base build" is Outpost built from another tree.' : ''}
+See docs/performance.md for what this says.
 
 ${table.join('\n')}
 

@@ -12,10 +12,15 @@
  * validation, no ACLs, no contracts, no sessions, no retransmission, no
  * backpressure: everything in flight stays in memory.
  *
- * node --import tsx bench/floor/edge.ts --port P --cloud-port C --dir D
+ * With --aedes, devices connect to aedes instead (its defaults, in-memory
+ * persistence), whose authorizePublish hook feeds the same commit and whose
+ * PUBACK waits for it: what aedes costs per event, next to the floor.
+ *
+ * node --import tsx bench/floor/edge.ts --port P --cloud-port C --dir D [--aedes]
  */
 import { connect, createServer, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
+import { Aedes } from 'aedes'
 import { ClassicLevel } from 'classic-level'
 import { PacketSplitter, parsePublish, type Packet } from '../harness/wire.js'
 
@@ -25,6 +30,7 @@ const { values } = parseArgs({
     'cloud-port': { type: 'string' },
     dir: { type: 'string' },
     id: { type: 'string', default: 'floor' },
+    aedes: { type: 'boolean', default: false },
   },
 })
 const port = Number(values.port)
@@ -38,7 +44,11 @@ const gatewayId = values.id
 const db = new ClassicLevel<Buffer, Buffer>(values.dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
 await db.open()
 
-interface Event { seq: number; device: Device; packetId: number; clientId: string; topic: string; payload: Buffer; acceptedAt: number }
+interface Event {
+  seq: number; device: Device | null; packetId: number; clientId: string; topic: string; payload: Buffer; acceptedAt: number
+  /** --aedes: aedes' authorizePublish callback, which sends the PUBACK. */
+  done?: (err: Error | null) => void
+}
 interface Device { socket: Socket; clientId: string; acks: number[] }
 
 // --- Upstream: MQTT 5, clean start, no keepalive. ---
@@ -94,6 +104,10 @@ function commit(): void {
 function acknowledge(events: Event[]): void {
   const devices = new Set<Device>()
   for (const e of events) {
+    if (e.device === null) {
+      e.done!(null)
+      continue
+    }
     e.device.acks.push(e.packetId)
     devices.add(e.device)
   }
@@ -155,7 +169,22 @@ function onCloudPuback(packetId: number): void {
 }
 
 // --- Devices: MQTT 3.1.1. ---
+// --aedes: the same edge with aedes as the device broker (its default
+// options, in-memory persistence), to measure what aedes costs per event.
+const broker = values.aedes
+  ? await Aedes.createBroker({
+    authorizePublish: (client, packet, done) => {
+      if (packet.qos !== 1) return done(null)
+      accept({ seq: ++seq, device: null, packetId: 0, clientId: client?.id ?? '', topic: packet.topic, payload: packet.payload as Buffer, acceptedAt: Date.now(), done })
+    },
+  })
+  : null
+
 const server = createServer((socket) => {
+  if (broker !== null) {
+    broker.handle(socket)
+    return
+  }
   socket.setNoDelay(true)
   const device: Device = { socket, clientId: '', acks: [] }
   const splitter = new PacketSplitter()
