@@ -22,7 +22,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Aedes } from 'aedes'
 import { ClassicLevel } from 'classic-level'
-import { PacketSplitter, parsePublish, type Packet } from '../harness/wire.js'
+import { connectPacket, PacketSplitter, parsePublish, remainingLength, type Packet } from '../harness/wire.js'
 
 const { values } = parseArgs({
   options: {
@@ -62,7 +62,7 @@ const upConnected = new Promise<void>((resolve, reject) => {
     else if (p.type === 4) onCloudPuback(p.body.readUInt16BE(0))
   }))
 })
-up.write(connect5(`${gatewayId}-up`))
+up.write(connectPacket(`${gatewayId}-up`, true, 5))
 await upConnected
 
 const inFlight = new Map<number, number>() // packet id -> seq
@@ -247,35 +247,10 @@ function encodeRecord(e: Event): Buffer {
   return b
 }
 
-function varInt(n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
-}
-
-function str(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8')
-  const out = Buffer.allocUnsafe(2 + b.length)
-  out.writeUInt16BE(b.length, 0)
-  b.copy(out, 2)
-  return out
-}
-
-function connect5(clientId: string): Buffer {
-  // "MQTT", level 5, clean start, keepalive 0, no properties.
-  const body = Buffer.concat([str('MQTT'), Buffer.from([5, 0x02, 0, 0, 0]), str(clientId)])
-  return Buffer.concat([Buffer.from([0x10, ...varInt(body.length)]), body])
-}
-
 /** Bytes of a QoS 1 MQTT 5 PUBLISH: f = [topic, key, value, key, value, ...]. */
 function publishSize(f: string[], payloadLength: number): number {
   const remaining = remainingOf(f, payloadLength)
-  return 1 + varInt(remaining).length + remaining
+  return 1 + remainingLength(remaining).length + remaining
 }
 
 function propsOf(f: string[]): number {
@@ -286,16 +261,16 @@ function propsOf(f: string[]): number {
 
 function remainingOf(f: string[], payloadLength: number): number {
   const props = propsOf(f)
-  return 2 + Buffer.byteLength(f[0]!) + 2 + varInt(props).length + props + payloadLength
+  return 2 + Buffer.byteLength(f[0]!) + 2 + remainingLength(props).length + props + payloadLength
 }
 
 function writePublish5(out: Buffer, at: number, f: string[], packetId: number, payload: Buffer): number {
   out[at++] = 0x32
-  for (const b of varInt(remainingOf(f, payload.length))) out[at++] = b
+  for (const b of remainingLength(remainingOf(f, payload.length))) out[at++] = b
   at = writeStr(out, at, f[0]!)
   out[at++] = packetId >> 8
   out[at++] = packetId & 0xff
-  for (const b of varInt(propsOf(f))) out[at++] = b
+  for (const b of remainingLength(propsOf(f))) out[at++] = b
   for (let i = 1; i < f.length; i += 2) {
     out[at++] = 0x26
     at = writeStr(out, at, f[i]!)

@@ -12,7 +12,7 @@ export const PacketType = {
   PINGRESP: 13,
 } as const
 
-function remainingLength(n: number): number[] {
+export function remainingLength(n: number): number[] {
   const out: number[] = []
   do {
     let byte = n % 128
@@ -31,11 +31,11 @@ function utf8Field(s: string): Buffer {
   return out
 }
 
-/** CONNECT, protocol level 4, keepalive 0 (no pings needed on loopback). */
-export function connectPacket(clientId: string, clean: boolean): Buffer {
+/** CONNECT, protocol level 4 (or 5, with no properties), keepalive 0 (no pings needed on loopback). */
+export function connectPacket(clientId: string, clean: boolean, level: 4 | 5 = 4): Buffer {
   const body = Buffer.concat([
     utf8Field('MQTT'),
-    Buffer.from([4, clean ? 0x02 : 0x00, 0, 0]),
+    Buffer.from(level === 5 ? [5, clean ? 0x02 : 0x00, 0, 0, 0] : [4, clean ? 0x02 : 0x00, 0, 0]),
     utf8Field(clientId),
   ])
   return Buffer.concat([Buffer.from([0x10, ...remainingLength(body.length)]), body])
