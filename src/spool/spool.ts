@@ -17,6 +17,7 @@ import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, ty
 import { createRetentionRunner } from './retention-runner.js'
 import { createStoreHealth } from './store-health.js'
 import { createTailCache } from './tail-cache.js'
+import { TAIL_IDLE, tailLimits, type TailLimits } from './tail-sizing.js'
 import { createReadSizes } from './read-sizes.js'
 import { plainEvent, readRaw } from './raw-event.js'
 import type {
@@ -82,8 +83,6 @@ const META_BYTES = 'bytes'
 const META_HEAD = 'head'
 /** Logical size of a record: its key plus its encoded value. */
 const KEY_BYTES = 16
-/** The in-memory tail (tail-cache.ts) holds at most this many bytes of records, whatever their count. */
-const TAIL_MAX_BYTES = 4 * 1024 * 1024
 /** A read from the store returns fewer records than asked once their values reach this many bytes. */
 const READ_MAX_BYTES = 8 * 1024 * 1024
 /** A store read asks LevelDB for this many records at a time (nextv)... */
@@ -242,7 +241,19 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   let queuedAppends = 0
   let queuedBytes = 0
   const sizes = createReadSizes(MAX_SIZES)
-  const tail = createTailCache(opts.tailRecords ?? 4096, TAIL_MAX_BYTES)
+  // Sized by tail-sizing.ts unless a test fixes it: larger while the uplink reads.
+  const tailFixed = opts.tailRecords !== undefined
+  let tailSize: TailLimits = tailFixed ? { records: opts.tailRecords!, bytes: TAIL_IDLE.bytes } : TAIL_IDLE
+  const tail = createTailCache(tailSize.records, tailSize.bytes)
+  let lastReadAt = Number.NEGATIVE_INFINITY
+  /** Checked on every read and once per commit. */
+  function sizeTail(): void {
+    if (tailFixed) return
+    const want = tailLimits(now() - lastReadAt)
+    if (want === tailSize) return
+    tailSize = want
+    tail.setLimits(want.records, want.bytes)
+  }
   const isRemoved = (seq: number): boolean => seq < lowWater || removedAbove.has(seq)
   const counters = { appended: 0, acked: 0, rejected: 0, dropped: 0, expired: 0, refusedFull: 0 }
   const limits: RetentionLimits = { ...NO_LIMITS, ...opts.limits }
@@ -483,6 +494,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   function notify(): void {
     notifyQueued = false
+    sizeTail()
     for (const l of listeners) {
       try {
         l()
@@ -829,6 +841,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
     async readAfter(afterSeq: number, limit: number, readOpts?: ReadOptions): Promise<StoredEvent[]> {
       assertOpen()
+      lastReadAt = now()
+      sizeTail()
       const raw = readOpts?.raw === true
       try {
         return await readCommitted(afterSeq, limit, raw)
@@ -945,6 +959,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         bytes,
         intake: health.writable ? intake : 'unavailable',
         freeBytes: guard.freeBytes,
+        tailRecords: tail.length,
       }
     },
 

@@ -27,13 +27,17 @@ export interface TailCache {
   replace(event: StoredEvent): void
   /** Drop records below `seq` (acknowledged or discarded: nobody reads them again). */
   dropBelow(seq: number): void
+  /** New bounds; the oldest records over them go at once. */
+  setLimits(max: number, maxBytes: number): void
   clear(): void
   readonly first: number
   readonly length: number
   readonly bytes: number
 }
 
-export function createTailCache(max: number, maxBytes = Number.POSITIVE_INFINITY): TailCache {
+export function createTailCache(maxRecords: number, maxRecordBytes = Number.POSITIVE_INFINITY): TailCache {
+  let max = maxRecords
+  let maxBytes = maxRecordBytes
   let events: StoredEvent[] = []
   let sizes: number[] = []
   /** Index in the arrays of the oldest live entry; the arrays are compacted when it passes half. */
@@ -64,6 +68,15 @@ export function createTailCache(max: number, maxBytes = Number.POSITIVE_INFINITY
     }
   }
 
+  /** Oldest first, down to `max` records and `maxBytes` (the newest record stays, whatever its size). */
+  function trim(): void {
+    if (length() > max) advance(length() - max)
+    let drop = 0
+    let over = bytes - maxBytes
+    while (over > 0 && drop < length() - 1) over -= sizes[start + drop++]!
+    if (drop > 0) advance(drop)
+  }
+
   return {
     push(event, size) {
       if (max <= 0) return
@@ -78,11 +91,7 @@ export function createTailCache(max: number, maxBytes = Number.POSITIVE_INFINITY
       events.push(event)
       sizes.push(size)
       bytes += size
-      if (length() > max) advance(length() - max)
-      let drop = 0
-      let over = bytes - maxBytes
-      while (over > 0 && drop < length() - 1) over -= sizes[start + drop++]!
-      if (drop > 0) advance(drop)
+      trim()
     },
     read(from, end, limit, removed) {
       const n = length()
@@ -102,6 +111,18 @@ export function createTailCache(max: number, maxBytes = Number.POSITIVE_INFINITY
     replace(event) {
       const i = event.seq - first
       if (i >= 0 && i < length()) events[start + i] = event
+    },
+    setLimits(records, recordBytes) {
+      max = records
+      maxBytes = recordBytes
+      if (max <= 0) {
+        events = []
+        sizes = []
+        start = 0
+        bytes = 0
+        return
+      }
+      trim()
     },
     dropBelow(seq) {
       const n = Math.min(seq - first, length())

@@ -96,6 +96,8 @@ export interface SpoolStats {
   intake?: 'ok' | 'max-bytes' | 'min-free' | 'unavailable'
   /** Free bytes on the data directory's filesystem at the last check. */
   freeBytes?: number | null
+  /** Newest records also kept in memory for the uplink (spool/tail-sizing.ts). */
+  tailRecords?: number
 }
 
 /** What `open` found while checking the store. */

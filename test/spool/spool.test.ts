@@ -141,6 +141,26 @@ t.test('a commit of many appends tells the listeners once, after all of them are
   await spool.close()
 })
 
+t.test('the in-memory tail grows while the uplink reads and shrinks back when nobody reads', async (t) => {
+  const dir = t.testdir()
+  let clock = 1_000_000
+  const { spool } = await open(dir, { now: () => clock })
+  const burst = async (from: number, n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, j) => spool.append(ev('a', from + i + j))))
+  }
+  await burst(0, 6000)
+  t.equal(spool.stats().tailRecords, 4096, 'nobody has read: the small tail')
+  await spool.readAfter(-1, 1)
+  await burst(6000, 6000)
+  t.equal(spool.stats().tailRecords, 10096, 'a reader: the 4,096 kept and every record since')
+  const read = await spool.readAfter(5999, 10)
+  t.equal(read[0]!.seq, 6000, 'and they read back in order')
+  clock += 1_001
+  await burst(12000, 1000)
+  t.equal(spool.stats().tailRecords, 4096, 'no read for over a second: back to the small tail')
+  await spool.close()
+})
+
 t.test('an ack that lands while an attempt is being counted: the record is not written back', async (t) => {
   const dir = t.testdir()
   const { spool } = await open(dir)
