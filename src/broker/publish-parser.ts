@@ -106,16 +106,12 @@ export function speedUpPublishParsing(parser: PacketParser): void {
     parser.error != null || parser._list === undefined || parser._list.length > 0 || parser._stateCounter !== 0
 
   parser.parse = (chunk: Buffer): void => {
-    if (originalBusy()) {
-      if (tail !== null) {
-        chunk = Buffer.concat([tail, chunk])
-        tail = null
-      }
-      original(chunk)
-      return
-    }
     const buf = tail === null ? chunk : Buffer.concat([tail, chunk])
     tail = null
+    if (originalBusy()) {
+      original(buf)
+      return
+    }
     // MQTT 5 PUBLISHes carry properties: not this path's (aedes speaks 3.1.1).
     const fast = parser.settings?.protocolVersion !== 5
     let at = 0

@@ -68,6 +68,13 @@ export function createTailCache(maxRecords: number, maxRecordBytes = Number.POSI
     }
   }
 
+  function clear(): void {
+    events = []
+    sizes = []
+    start = 0
+    bytes = 0
+  }
+
   /** Oldest first, down to `max` records and `maxBytes` (the newest record stays, whatever its size). */
   function trim(): void {
     if (length() > max) advance(length() - max)
@@ -115,25 +122,14 @@ export function createTailCache(maxRecords: number, maxRecordBytes = Number.POSI
     setLimits(records, recordBytes) {
       max = records
       maxBytes = recordBytes
-      if (max <= 0) {
-        events = []
-        sizes = []
-        start = 0
-        bytes = 0
-        return
-      }
-      trim()
+      if (max <= 0) clear()
+      else trim()
     },
     dropBelow(seq) {
       const n = Math.min(seq - first, length())
       if (n > 0) advance(n)
     },
-    clear() {
-      events = []
-      sizes = []
-      start = 0
-      bytes = 0
-    },
+    clear,
     get first() { return first },
     get length() { return length() },
     get bytes() { return bytes },
