@@ -81,6 +81,13 @@ export interface SessionStore {
   destroy(): Promise<void>
 }
 
+/**
+ * Shared answers for the per-publish calls that have nothing to do; callers
+ * only read them (aedes filters the list into a new one, never changes it).
+ */
+const NO_SUBSCRIBERS: Promise<OfflineSub[]> = Promise.resolve(Object.freeze([]) as unknown as OfflineSub[])
+const NOTHING_TO_WRITE: Promise<void> = Promise.resolve()
+
 export async function createSessionStore(opts: SessionStoreOptions): Promise<SessionStore> {
   const log = opts.log
   const db = await openSessionDb(opts.dir, log)
@@ -162,7 +169,10 @@ export async function createSessionStore(opts: SessionStoreOptions): Promise<Ses
       return both(memory.cleanSubscriptions(client), dropSubs(client, [...subTopics.get(client.id) ?? []]))
     },
     subscriptionsByClient: (client) => memory.subscriptionsByClient(client),
-    subscriptionsByTopic: (topic) => memory.subscriptionsByTopic(topic),
+    // aedes asks this for every QoS 1 publish, to queue it for offline subscribers. With no
+    // stored subscription at all (an edge whose devices only publish) there is nothing to
+    // match: answer without walking the topic through the subscription tree.
+    subscriptionsByTopic: (topic) => (subTopics.size === 0 ? NO_SUBSCRIBERS : memory.subscriptionsByTopic(topic)),
     countOffline: () => memory.countOffline(),
     getClientList: (topic) => memory.getClientList(topic),
 
@@ -170,6 +180,7 @@ export async function createSessionStore(opts: SessionStoreOptions): Promise<Ses
       return writer.write([outgoing.enqueue(sub.clientId, packet)])
     },
     outgoingEnqueueCombi(subs, packet) {
+      if (subs.length === 0) return NOTHING_TO_WRITE
       return writer.write(subs.map((sub) => outgoing.enqueue(sub.clientId, packet)))
     },
     async outgoingUpdate(client, packet) {

@@ -159,6 +159,34 @@ t.test('an unreadable record is logged with its key and skipped; the rest loads'
   t.equal((await device(t, b.port, { clientId: 'c-2', clean: false })).sessionPresent, true, 'the other one loaded')
 })
 
+t.test('offline subscribers by topic: none stored, then added, removed, cleaned and loaded from disk', async (t) => {
+  const dir = t.testdir()
+  let store = await createSessionStore({ dir, log: silent, groupCommitMs: 0 })
+  t.teardown(() => store.close())
+  await store.setup({ id: 'broker-1' })
+  const byTopic = async (topic: string): Promise<string[]> => (await store.subscriptionsByTopic(topic)).map((s) => `${s.clientId} ${s.topic}`)
+  const none = await store.subscriptionsByTopic('a/1')
+  t.same(none, [], 'nothing stored: no subscriber')
+  t.ok(Object.isFrozen(none), 'the shared empty answer cannot be changed by a caller')
+  const packet = { cmd: 'publish' as const, topic: 'a/1', payload: Buffer.from('x'), qos: 1 as const, brokerId: 'broker-1', brokerCounter: 1 }
+  await store.outgoingEnqueueCombi([], packet)
+  t.same(store.stats().outgoing, 0, 'nobody to queue for: nothing queued')
+
+  await store.addSubscriptions({ id: 'c1', clean: false }, [{ topic: 'a/+', qos: 1 }])
+  t.same(await byTopic('a/1'), ['c1 a/+'], 'a stored subscription is found at once')
+  t.same(await byTopic('b/1'), [], 'and only for its topics')
+  await store.addSubscriptions({ id: 'c2', clean: false }, [{ topic: 'a/#', qos: 1 }])
+  await store.removeSubscriptions({ id: 'c1', clean: false }, ['a/+'])
+  t.same(await byTopic('a/1'), ['c2 a/#'], 'a removed one is gone, the other stays')
+  await store.close()
+
+  store = await createSessionStore({ dir, log: silent, groupCommitMs: 0 })
+  await store.setup({ id: 'broker-1' })
+  t.same(await byTopic('a/1'), ['c2 a/#'], 'loaded from disk, found by topic')
+  await store.cleanSubscriptions({ id: 'c2', clean: true })
+  t.same(await byTopic('a/1'), [], 'cleaned: none left')
+})
+
 t.test('store API: QoS 2 state, PUBREL replacement and wills survive close and reopen', async (t) => {
   const dir = t.testdir()
   const broker1 = { id: 'broker-1' }
