@@ -22,8 +22,8 @@
 export interface HoldQueueOptions<T> {
   holdMs: number
   maxHeld: number
-  /** Try to store: resolves when stored, rejects with the spool's error. */
-  attempt: (item: T) => Promise<void>
+  /** Try to store; `done(null)` once stored, else `done(the spool's error)`. Never called back synchronously. */
+  attempt: (item: T, done: (err: unknown) => void) => void
   /** Is this error one that room coming back can cure (OUTPOST_SPOOL_FULL, OUTPOST_SPOOL_UNAVAILABLE)? */
   retriable: (err: unknown) => boolean
   /**
@@ -122,7 +122,11 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
     if (opts.canAttempt && !opts.canAttempt()) return
     const h = q[0]!
     trying.add(key)
-    opts.attempt(h.item).then(() => {
+    opts.attempt(h.item, (err) => {
+      if (err !== null) {
+        retryFailed(key, h, err)
+        return
+      }
       trying.delete(key)
       const cur = queues.get(key)
       if (cur?.[0] !== h) return // refused meanwhile
@@ -134,19 +138,38 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
       opts.settle(h.item, null)
       idle()
       tryHead(key)
-    }, (err: unknown) => {
-      trying.delete(key)
-      if (queues.get(key)?.[0] !== h) return
-      if (opts.retriable(err)) {
-        h.lastError = toError(err)
-        // Still full: wait for the next release or the deadline, behind the other devices.
-        const q = queues.get(key)!
-        queues.delete(key)
-        queues.set(key, q)
-        return
-      }
-      refuseKey(key, toError(err))
     })
+  }
+
+  function retryFailed(key: string, h: Held<T>, err: unknown): void {
+    trying.delete(key)
+    if (queues.get(key)?.[0] !== h) return
+    if (opts.retriable(err)) {
+      h.lastError = toError(err)
+      // Still full: wait for the next release or the deadline, behind the other devices.
+      const q = queues.get(key)!
+      queues.delete(key)
+      queues.set(key, q)
+      return
+    }
+    refuseKey(key, toError(err))
+  }
+
+  /** The first try of an item that was not held: stored, refused, or held now. */
+  function firstTryDone(key: string, item: T, err: unknown): void {
+    if (err === null) {
+      opts.settle(item, null)
+      return
+    }
+    if (!opts.retriable(err)) {
+      opts.settle(item, toError(err))
+      return
+    }
+    // Held behind another publish of this device held meanwhile, or on its own.
+    if (!hold(key, item, toError(err))) {
+      stats.heldRefused++
+      opts.settle(item, toError(err))
+    }
   }
 
   function release(): void {
@@ -168,24 +191,7 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
         }
         return
       }
-      opts.attempt(item).then(() => opts.settle(item, null), (err: unknown) => {
-        if (!opts.retriable(err)) {
-          opts.settle(item, toError(err))
-          return
-        }
-        if (queues.has(key)) {
-          // Another publish of this device was held meanwhile: this one follows it.
-          if (!hold(key, item, toError(err))) {
-            stats.heldRefused++
-            opts.settle(item, toError(err))
-          }
-          return
-        }
-        if (!hold(key, item, toError(err))) {
-          stats.heldRefused++
-          opts.settle(item, toError(err))
-        }
-      })
+      opts.attempt(item, (err) => firstTryDone(key, item, err))
     },
     refuseAll(err) {
       for (const key of [...queues.keys()]) refuseKey(key, err)

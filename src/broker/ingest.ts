@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, isOutpostError, OutpostError } from '../errors.js'
 import type { ContractGate, Verdict } from '../contracts/types.js'
-import type { AppendResult, DedupHint, EventInput, SpoolWriter } from '../spool/types.js'
+import type { DedupHint, EventInput, SpoolWriter } from '../spool/types.js'
 import { createHoldQueue, type HoldStats } from './hold-queue.js'
 
 /** The parts of an aedes PUBLISH packet the ingest path reads. */
@@ -59,18 +59,25 @@ export type AuthorizePublish = (client: { id: string } | null, packet: IncomingP
  */
 export function createIngest(opts: IngestOptions): { authorizePublish: AuthorizePublish; stats: IngestStats; close(): void } {
   const { spool, forwards, log } = opts
-  interface Pending { input: EventInput; hint: DedupHint | undefined; done: (err?: Error | null) => void; result?: AppendResult }
+  interface Pending { input: EventInput; hint: DedupHint | undefined; done: (err?: Error | null) => void; duplicate: boolean }
   const isFull = (err: unknown): boolean => isOutpostError(err, ErrorCodes.SPOOL_FULL) || isOutpostError(err, ErrorCodes.SPOOL_UNAVAILABLE)
   const holdQueue = createHoldQueue<Pending>({
     holdMs: opts.holdMs ?? 0,
     maxHeld: opts.maxHeld ?? 1000,
-    attempt: (p) => spool.append(p.input, p.hint).then((res) => { p.result = res }),
+    attempt: spool.appendThen === undefined
+      ? (p, stored) => { spool.append(p.input, p.hint).then((res) => { p.duplicate = res.duplicate; stored(null) }, stored) }
+      : (p, stored) => {
+        spool.appendThen!(p.input, p.hint, (err, _seq, _id, duplicate) => {
+          p.duplicate = duplicate
+          stored(err)
+        })
+      },
     retriable: isFull,
     onWritable: spool.onWritable ? (l) => spool.onWritable!(l) : undefined,
     ...(spool.writable ? { canAttempt: () => spool.writable!() } : {}),
     settle: (p, err) => {
       if (err === null) {
-        if (p.result?.duplicate === true) stats.duplicates++
+        if (p.duplicate) stats.duplicates++
         else stats.stored++
         p.done(null)
         return
@@ -146,7 +153,7 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
       return
     }
     const hint = packet.messageId === undefined ? undefined : { messageId: packet.messageId, retransmit: packet.dup === true }
-    holdQueue.submit(clientId, { input, hint, done })
+    holdQueue.submit(clientId, { input, hint, done, duplicate: false })
   }
   /**
    * An event that broke its contract never goes upstream; it is kept in the

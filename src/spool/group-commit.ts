@@ -4,6 +4,8 @@
  * operation that arrives when nothing is in flight waits at most `delayMs` for
  * company. Each caller's promise settles with the write that carried its ops:
  * the callers of one write share its promise (no promise per caller).
+ * `submitThen` takes a callback instead, called in submission order once the
+ * write is done: the spool's appends, one per event, need no promise at all.
  *
  * Pure of I/O: the write function and the timer are injected, so the batching
  * rules are tested without a disk.
@@ -14,6 +16,12 @@ export interface GroupCommitOptions<Op> {
   maxBatch: number
   /** Called after every successful write with the number of ops it carried. */
   onCommit?: (count: number) => void
+  /**
+   * A submitThen callback threw. The other callbacks of its write are still
+   * called; by default the error is thrown again on its own, as an uncaught
+   * exception, as a throw in a promise callback would surface.
+   */
+  onCallbackError?: (err: unknown) => void
 }
 
 /** The promise every submit of one write gets, and how to settle it. */
@@ -36,18 +44,38 @@ function pending(): Pending {
 export interface GroupCommit<Op> {
   /** Queue ops; resolves once they are written. Ops from one call stay together. */
   submit(ops: Op[]): Promise<void>
+  /** As submit, but `done` is called (err null: written) instead of a promise settling. */
+  submitThen(ops: Op[], done: (err: unknown) => void): void
   /** Resolves when everything submitted so far is written (or failed). */
   drain(): Promise<void>
   readonly pending: number
+}
+
+const rethrowLater = (err: unknown): void => {
+  queueMicrotask(() => { throw err })
+}
+
+/** Every callback of one write, in order; one that throws does not keep the others from hearing of it. */
+function callAll(done: ReadonlyArray<(err: unknown) => void>, err: unknown, onError: (err: unknown) => void): void {
+  for (const cb of done) {
+    try {
+      cb(err)
+    } catch (thrown) {
+      onError(thrown)
+    }
+  }
 }
 
 export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit<Op> {
   let queued: Op[] = []
   /** Shared by every submit whose ops are in `queued`: one promise per write, not per caller. */
   let next: Pending | null = null
+  /** The submitThen callbacks of the ops in `queued`, in submission order. */
+  let callbacks: Array<(err: unknown) => void> = []
   let inFlight: Promise<void> | null = null
   let timer: NodeJS.Timeout | null = null
   let immediate: NodeJS.Immediate | null = null
+  const onCallbackError = opts.onCallbackError ?? rethrowLater
 
   function schedule(): void {
     if (inFlight) return
@@ -67,16 +95,20 @@ export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit
     if (immediate) { clearImmediate(immediate); immediate = null }
     if (inFlight || queued.length === 0) return
     const ops = queued
-    const settle = next!
+    const settle = next
+    const done = callbacks
     queued = []
     next = null
+    callbacks = []
     inFlight = opts.write(ops).then(
       () => {
         opts.onCommit?.(ops.length)
-        settle.resolve()
+        callAll(done, null, onCallbackError)
+        settle?.resolve()
       },
       (err: unknown) => {
-        settle.reject(err)
+        callAll(done, err, onCallbackError)
+        settle?.reject(err)
       },
     ).finally(() => {
       inFlight = null
@@ -92,6 +124,11 @@ export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit
       const { promise } = next
       schedule()
       return promise
+    },
+    submitThen(ops, done) {
+      for (const op of ops) queued.push(op)
+      callbacks.push(done)
+      schedule()
     },
     async drain() {
       while (inFlight || queued.length > 0) {

@@ -21,7 +21,7 @@ import { TAIL_IDLE, tailLimits, type TailLimits } from './tail-sizing.js'
 import { createReadSizes } from './read-sizes.js'
 import { plainEvent, readRaw } from './raw-event.js'
 import type {
-  AppendResult, DedupHint, EventInput, ReadOptions, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
+  AppendCallback, AppendResult, DedupHint, EventInput, ReadOptions, RejectedEvent, SpoolCheckReport, SpoolReader, SpoolStats, SpoolWriter, StoredEvent,
 } from './types.js'
 
 export interface SpoolOptions {
@@ -59,6 +59,7 @@ export interface Spool extends SpoolReader, SpoolWriter {
   close(): Promise<void>
   /** Synced-write (group commit) times since the previous call: for the status log. */
   takeCommitTimes(): CommitTimes
+  appendThen(input: EventInput, dedup: DedupHint | undefined, done: AppendCallback): void
 }
 
 type BatchOp = WriteOp
@@ -96,6 +97,13 @@ const INTAKE_LOG_MS = 30_000
 const DELETE_BATCH = 2048
 const DELETE_DELAY_MS = 5
 
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
+
+/** A refused append answers after the call returns, as a settled promise would. */
+function refuseLater(done: AppendCallback, err: Error): void {
+  queueMicrotask(() => done(err, -1, '', false))
+}
 
 /**
  * The durable event log. See docs/architecture.md for the key layout:
@@ -748,96 +756,117 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     return maintenance
   }
 
+  /**
+   * The append itself; `append` and `appendThen` are its two faces. `done`
+   * is always called later, never from inside this call.
+   */
+  function appendThen(input: EventInput, hint: DedupHint | undefined, done: AppendCallback): void {
+    if (status !== 'open') {
+      refuseLater(done, new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
+      return
+    }
+    if (hint && !dedupLoaded.has(input.clientId)) {
+      // Appends of this device wait, in call order, for its window: its order is kept.
+      loadDedup(input.clientId).then(() => appendThen(input, hint, done), (err: unknown) => done(asError(err), -1, '', false))
+      return
+    }
+    let digest: number | undefined
+    let entry: DedupEntry | undefined
+    if (hint) {
+      digest = eventDigest(input)
+      const prior = dedup.get(input.clientId, hint.messageId)
+      // A retransmission is DUP=1 [MQTT-3.3.1-1], or the same packet id and
+      // content re-sent before the device can have had a PUBACK for it: the
+      // original is still being written, or was stored by a run that died
+      // before acknowledging (MQTT.js, for one, re-sends with DUP=0).
+      if (prior && prior.digest === digest && (hint.retransmit || !prior.confirmed)) {
+        gc.drain().then(() => {
+          prior.confirmed = true
+          done(null, prior.seq, prior.id, true)
+        }, (err: unknown) => done(asError(err), -1, '', false))
+        return
+      }
+    }
+    const seq = nextSeq
+    const id = eventId(opts.gatewayId, epoch, seq)
+    // Built field by field, in decodeRecord's order: a spread of the input cost more than the
+    // rest of the append together (profiled), and one shape keeps the uplink's reads monomorphic.
+    const record: StoredEvent = {
+      seq, id, clientId: input.clientId, topic: input.topic, payload: input.payload, qos: input.qos, retain: input.retain, acceptedAt: now(),
+    }
+    if (input.meta !== undefined) record.meta = input.meta
+    if (input.upstreamTopic !== undefined) record.upstreamTopic = input.upstreamTopic
+    const value = encodeRecord(record)
+    const size = KEY_BYTES + value.length
+    // Sticky until checkWritable clears it: once one append was refused, later
+    // (perhaps smaller) ones are too, so a device's events never overtake each other.
+    const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
+    if (refused !== null) {
+      counters.refusedFull++
+      if (intake !== refused) {
+        intake = refused
+        if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
+        else {
+          refuseLater(done, fullError(refused))
+          return
+        }
+        log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
+          'spool is not taking new events: devices are not acknowledged until there is room')
+      }
+      refuseLater(done, fullError(refused))
+      return
+    }
+    nextSeq++
+    queuedAppends++
+    queuedBytes += size
+    const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
+    if (hint && digest !== undefined) {
+      entry = { digest, seq, id, confirmed: false }
+      dedup.set(input.clientId, hint.messageId, entry)
+      const triples = dedupQueued.get(input.clientId)
+      if (triples === undefined) dedupQueued.set(input.clientId, [hint.messageId, digest, seq])
+      else triples.push(hint.messageId, digest, seq)
+    }
+    gc.submitThen(ops, (err: unknown) => {
+      if (err === null) {
+        queuedAppends--
+        queuedBytes -= size
+        if (entry) entry.confirmed = true
+        counters.appended++
+        pending++
+        bytes += size
+        if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
+        if (seq + 1 > committedNext) committedNext = seq + 1
+        tail.push(record, size)
+        notifySoon()
+        done(null, seq, id, false)
+        return
+      }
+      queuedAppends--
+      queuedBytes -= size
+      markRemoved(seq)
+      if (hint) dedup.forget(input.clientId, hint.messageId, seq)
+      health.writeFailed(err)
+      intake = 'unavailable'
+      done(new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err }), -1, '', false)
+    })
+  }
+
   const spool: Spool = {
     get report() { return report },
     get epoch() { return epoch },
     get status() { return status },
 
     append(input: EventInput, hint?: DedupHint): Promise<AppendResult> {
-      if (status !== 'open') {
-        return Promise.reject(new OutpostError(ErrorCodes.SPOOL_CLOSED, 'spool is closed'))
-      }
-      if (hint && !dedupLoaded.has(input.clientId)) {
-        // Appends of this device wait, in call order, for its window: its order is kept.
-        return loadDedup(input.clientId).then(() => spool.append(input, hint))
-      }
-      let digest: number | undefined
-      let entry: DedupEntry | undefined
-      if (hint) {
-        digest = eventDigest(input)
-        const prior = dedup.get(input.clientId, hint.messageId)
-        // A retransmission is DUP=1 [MQTT-3.3.1-1], or the same packet id and
-        // content re-sent before the device can have had a PUBACK for it: the
-        // original is still being written, or was stored by a run that died
-        // before acknowledging (MQTT.js, for one, re-sends with DUP=0).
-        if (prior && prior.digest === digest && (hint.retransmit || !prior.confirmed)) {
-          return gc.drain().then(() => {
-            prior.confirmed = true
-            return { seq: prior.seq, id: prior.id, duplicate: true }
-          })
-        }
-      }
-      const seq = nextSeq
-      const id = eventId(opts.gatewayId, epoch, seq)
-      // Built field by field, in decodeRecord's order: a spread of the input cost more than the
-      // rest of the append together (profiled), and one shape keeps the uplink's reads monomorphic.
-      const record: StoredEvent = {
-        seq, id, clientId: input.clientId, topic: input.topic, payload: input.payload, qos: input.qos, retain: input.retain, acceptedAt: now(),
-      }
-      if (input.meta !== undefined) record.meta = input.meta
-      if (input.upstreamTopic !== undefined) record.upstreamTopic = input.upstreamTopic
-      const value = encodeRecord(record)
-      const size = KEY_BYTES + value.length
-      // Sticky until checkWritable clears it: once one append was refused, later
-      // (perhaps smaller) ones are too, so a device's events never overtake each other.
-      const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
-      if (refused !== null) {
-        counters.refusedFull++
-        if (intake !== refused) {
-          intake = refused
-          if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
-          else return Promise.reject(fullError(refused))
-          log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
-            'spool is not taking new events: devices are not acknowledged until there is room')
-        }
-        return Promise.reject(fullError(refused))
-      }
-      nextSeq++
-      queuedAppends++
-      queuedBytes += size
-      const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
-      if (hint && digest !== undefined) {
-        entry = { digest, seq, id, confirmed: false }
-        dedup.set(input.clientId, hint.messageId, entry)
-        const triples = dedupQueued.get(input.clientId)
-        if (triples === undefined) dedupQueued.set(input.clientId, [hint.messageId, digest, seq])
-        else triples.push(hint.messageId, digest, seq)
-      }
-      return gc.submit(ops).then(
-        () => {
-          queuedAppends--
-          queuedBytes -= size
-          if (entry) entry.confirmed = true
-          counters.appended++
-          pending++
-          bytes += size
-          if (limits.onFull === 'drop-oldest' && trimTarget(storeState(), limits) !== null) scheduleRetention()
-          if (seq + 1 > committedNext) committedNext = seq + 1
-          tail.push(record, size)
-          notifySoon()
-          return { seq, id, duplicate: false }
-        },
-        (err: unknown) => {
-          queuedAppends--
-          queuedBytes -= size
-          markRemoved(seq)
-          if (hint) dedup.forget(input.clientId, hint.messageId, seq)
-          health.writeFailed(err)
-          intake = 'unavailable'
-          throw new OutpostError(ErrorCodes.SPOOL_UNAVAILABLE, `could not store event from ${input.clientId} on ${input.topic}: ${(err as Error).message}`, { cause: err })
-        },
-      )
+      return new Promise((resolve, reject) => {
+        appendThen(input, hint, (err, seq, id, duplicate) => {
+          if (err === null) resolve({ seq, id, duplicate })
+          else reject(err)
+        })
+      })
     },
+
+    appendThen,
 
     async readAfter(afterSeq: number, limit: number, readOpts?: ReadOptions): Promise<StoredEvent[]> {
       assertOpen()

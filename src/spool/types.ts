@@ -166,6 +166,13 @@ export interface AppendResult {
   duplicate: boolean
 }
 
+/**
+ * How `appendThen` answers: `err` null once the event is on disk, with its
+ * seq and id (`duplicate`: a retransmission of one stored before); else the
+ * error `append` would reject with, seq -1 and id ''.
+ */
+export type AppendCallback = (err: Error | null, seq: number, id: string, duplicate: boolean) => void
+
 /** Write side used by broker/. */
 export interface SpoolWriter {
   /**
@@ -174,6 +181,12 @@ export interface SpoolWriter {
    * is taken synchronously at call time, so call order is log order.
    */
   append(input: EventInput, dedup?: DedupHint): Promise<AppendResult>
+  /**
+   * The same append, answered through a callback (always after the call
+   * returns) instead of a promise: the ingest path's form, one call per
+   * event and no promise per event.
+   */
+  appendThen?(input: EventInput, dedup: DedupHint | undefined, done: AppendCallback): void
   /**
    * Backpressure: an append refused with OUTPOST_SPOOL_FULL or
    * OUTPOST_SPOOL_UNAVAILABLE may succeed after this listener is called

@@ -67,3 +67,43 @@ t.test('drain waits for everything submitted', async (t) => {
   t.same(written, [1, 2])
   t.equal(gc.pending, 0)
 })
+
+t.test('submitThen: callbacks in submission order after their write, sharing it with promise callers', async (t) => {
+  const writes: number[][] = []
+  const gates: Array<ReturnType<typeof deferred>> = []
+  const gc = createGroupCommit<number>({
+    delayMs: 0,
+    maxBatch: 1000,
+    write: (ops) => { writes.push([...ops]); const d = deferred(); gates.push(d); return d.promise },
+  })
+  const heard: string[] = []
+  gc.submitThen([1], (err) => heard.push(`a ${String(err)}`))
+  const viaPromise = gc.submit([2]).then(() => heard.push('promise'))
+  gc.submitThen([3, 4], (err) => heard.push(`b ${String(err)}`))
+  t.same(heard, [], 'nothing is answered from inside submitThen')
+  await new Promise((r) => setImmediate(r))
+  t.same(writes, [[1, 2, 3, 4]], 'one write for all three callers')
+  t.same(heard, [], 'nothing is answered before the write is done')
+  gates[0]!.resolve()
+  await viaPromise
+  t.same(heard, ['a null', 'b null', 'promise'], 'callbacks in order, then the shared promise')
+
+  gc.submitThen([5], (err) => heard.push(`c ${(err as Error).message}`))
+  const failing = gc.submit([6])
+  await new Promise((r) => setImmediate(r))
+  gates[1]!.reject(new Error('disk gone'))
+  await t.rejects(failing, /disk gone/)
+  t.same(heard.slice(3), ['c disk gone'], 'a failed write hands its error to its callbacks')
+})
+
+t.test('submitThen: a callback that throws does not keep the others of its write from hearing', async (t) => {
+  const thrown: unknown[] = []
+  const gc = createGroupCommit<number>({ delayMs: 0, maxBatch: 1000, write: async () => undefined, onCallbackError: (err) => thrown.push(err) })
+  const heard: number[] = []
+  gc.submitThen([1], () => { throw new Error('bug in a caller') })
+  gc.submitThen([2], () => heard.push(2))
+  await gc.drain()
+  t.same(heard, [2], 'the second callback was called')
+  t.equal(thrown.length, 1)
+  t.match(thrown[0], { message: 'bug in a caller' }, 'the throw is reported, not swallowed')
+})

@@ -1,7 +1,7 @@
 import { ClassicLevel } from 'classic-level'
 import t from 'tap'
 import { openSpool, type SpoolOptions } from '../../src/spool/spool.js'
-import type { EventInput } from '../../src/spool/types.js'
+import type { DedupHint, EventInput } from '../../src/spool/types.js'
 import { seqKey } from '../../src/spool/keys.js'
 import { captureLog } from '../helpers/log.js'
 
@@ -297,6 +297,36 @@ t.test('appending to a closed spool fails with a typed error', async (t) => {
   const { spool } = await open(dir)
   await spool.close()
   await t.rejects(spool.append(ev('a', 1)), { code: 'OUTPOST_SPOOL_CLOSED' })
+})
+
+t.test('appendThen answers through its callback, after the call returns, as append does through its promise', async (t) => {
+  const dir = t.testdir()
+  const { spool } = await open(dir)
+  type Answer = { err: Error | null; seq: number; id: string; duplicate: boolean }
+  const appendThen = (input: EventInput, hint?: DedupHint): Promise<Answer> => new Promise((resolve) => {
+    spool.appendThen(input, hint, (err, seq, id, duplicate) => resolve({ err, seq, id, duplicate }))
+  })
+  let calledAt: 'inside' | 'after' | null = null
+  let returned = false
+  spool.appendThen(ev('dev', 0), undefined, () => { calledAt = returned ? 'after' : 'inside' })
+  returned = true
+  const firstAnswer = await appendThen(ev('dev', 1), { messageId: 3, retransmit: false })
+  t.equal(calledAt, 'after', 'answered after the call returned')
+  t.equal(firstAnswer.err, null)
+  t.equal(firstAnswer.duplicate, false)
+  t.equal(firstAnswer.id, `gw-${spool.epoch}-${firstAnswer.seq}`, 'seq and id of the stored record')
+  const stored = await spool.readAfter(-1, 10)
+  t.same(stored.map((r) => r.seq), [firstAnswer.seq - 1, firstAnswer.seq], 'on disk and readable when the callback runs')
+
+  const again = await appendThen(ev('dev', 1), { messageId: 3, retransmit: true })
+  t.same([again.err, again.seq, again.id, again.duplicate], [null, firstAnswer.seq, firstAnswer.id, true], 'a retransmission: the stored record, duplicate')
+
+  await spool.close()
+  let called = false
+  spool.appendThen(ev('dev', 2), undefined, () => { called = true })
+  t.equal(called, false, 'a refusal is not answered from inside the call either')
+  const refused = await appendThen(ev('dev', 2))
+  t.match(refused, { err: { code: 'OUTPOST_SPOOL_CLOSED' }, seq: -1, id: '', duplicate: false })
 })
 
 t.test('after a restart a device\'s dedup window is loaded on its first publish, its appends keep their order', async (t) => {
