@@ -20,6 +20,11 @@
  * device broker: the difference to `floor` is what aedes costs per event.
  * `--base` adds the kind `base`: Outpost from another tree's build, for an A/B
  * of two trees under the same load (list it in --kinds).
+ * `--paced RATE` sends the events at RATE per second (all publishers
+ * together) instead of as fast as the edge acknowledges. Below saturation the
+ * uplink keeps up, the cores are not all busy, and the edge's CPU per event
+ * varies far less between rounds than in a saturated burst: the measure for
+ * an A/B of a change worth a microsecond or less.
  * Writes docs/benchmarks-floor.md by default.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -36,7 +41,7 @@ import { outpost, probeBatch, shippedLaunch } from './harness/outpost.js'
 import { serverProcess } from './harness/process.js'
 import { median } from './harness/stats.js'
 import { startSubscriber } from './harness/subscriber.js'
-import { measureEdge, type Run } from './scenarios/throughput.js'
+import { measureEdge, measurePaced, type Run } from './scenarios/throughput.js'
 
 const { values } = parseArgs({
   options: {
@@ -45,10 +50,13 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'docs/benchmarks-floor.md' },
     kinds: { type: 'string', default: 'floor,outpost,mosquitto' },
     base: { type: 'string' },
+    paced: { type: 'string' },
   },
 })
 const rounds = Number(values.rounds)
 const events = Number(values.events)
+const paced = values.paced === undefined ? undefined : Number(values.paced)
+if (paced !== undefined && !(paced > 0)) throw new Error(`--paced must be a positive rate, got ${values.paced}`)
 const PUBLISHERS = 10
 const EDGE_TS = fileURLToPath(new URL('./floor/edge.ts', import.meta.url))
 
@@ -103,7 +111,7 @@ try {
       const edge = kind === 'floor' || kind === 'floor-aedes' ? await floorEdge(kind === 'floor-aedes')
         : kind === 'base' ? await baseEdge() : await ctx.edge(kind)
       try {
-        const r = await measureEdge(ctx, edge, PUBLISHERS, events)
+        const r = paced === undefined ? await measureEdge(ctx, edge, PUBLISHERS, events) : await measurePaced(ctx, edge, PUBLISHERS, events, paced)
         runs[kind].push(r)
         const line = `round ${round}, ${LABEL[kind]}: delivered ${r.delivered.toFixed(0)}/s, edge ${r.cpuUs.toFixed(1)} µs/event, cloud broker ${r.split.cloudUs.toFixed(1)}, bench ${r.split.benchUs.toFixed(1)}, machine ${(r.split.machineBusy * 100).toFixed(0)}% busy, duplicates ${r.duplicates}`
         lines.push(line)
@@ -131,7 +139,7 @@ const rows: Array<[string, (r: Run) => number, number]> = [
   ['machine CPU in use, %', (r) => r.split.machineBusy * 100, 0],
 ]
 const table = [
-  `| ${PUBLISHERS} publishers, ${events} events, median of ${rounds} | ${kinds.map((k) => LABEL[k]).join(' | ')} | floor / Mosquitto |`,
+  `| ${PUBLISHERS} publishers, ${events} events${paced === undefined ? '' : ` paced at ${paced}/s`}, median of ${rounds} | ${kinds.map((k) => LABEL[k]).join(' | ')} | floor / Mosquitto |`,
   `|---|${kinds.map(() => '---|').join('')}---|`,
   ...rows.map(([name, f, digits]) => {
     const cells = kinds.map((k) => (runs[k].length === 0 ? 'n/a' : med(k, f).toFixed(digits)))
@@ -148,9 +156,9 @@ Written by \`npx tsx bench/floor.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''
 Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, mosquitto ${machine.mosquitto}, classic-level ${machine.packages['classic-level']}.
 Load average before: ${machine.loadAverage}; after: ${loadAfter}.
 
-The throughput scenario of \`npm run bench\` (10 publishers, up to 100 QoS 1 publishes in flight
-each, 100-byte payloads, same cloud Mosquitto, same subscriber), run against each edge in turn,
-round by round. The floor edge (\`bench/floor/edge.ts\`) keeps the promise and does nothing else:
+${paced === undefined
+    ? 'The throughput scenario of `npm run bench` (10 publishers, up to 100 QoS 1 publishes in flight\neach, 100-byte payloads, same cloud Mosquitto, same subscriber), run against each edge in turn,\nround by round.'
+    : `10 publishers sharing ${paced} QoS 1 events/s (100-byte payloads, same cloud Mosquitto, same\nsubscriber), run against each edge in turn, round by round. Below saturation: "delivered" is the\noffered rate when the edge keeps up, and the CPU per event is the measure.`} The floor edge (\`bench/floor/edge.ts\`) keeps the promise and does nothing else:
 an fsync'd LevelDB batch before the PUBACKs, one MQTT 5 PUBLISH upstream per event with the three
 user properties Outpost sends, one LevelDB delete per cloud PUBACK, hand-written MQTT on both
 sides, one socket write per connection per event-loop turn. It has no validation, ACLs,

@@ -68,7 +68,7 @@ if (values.keep !== true) process.once('exit', () => rmSync(dir, { recursive: tr
 const generator = startGenerator()
 console.log(`outpost bench: ${quick ? 'quick, ' : ''}${rounds} round(s), scenarios ${only.join(', ')}; batched uplink: ${batch.note}; files in ${dir}`)
 
-const ctx = await createContext({ quick, rounds, dir, generator, batch, cpuProfDir, startSubscriber })
+const ctx = await createContext({ quick, rounds, dir, generator, batch, cpuProfDir, keep: values.keep === true, startSubscriber })
 const results: ScenarioResult[] = []
 try {
   for (const name of only) {

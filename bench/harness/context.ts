@@ -59,6 +59,8 @@ export async function createContext(o: {
   generator: Generator
   batch: BatchProbe
   cpuProfDir: string | undefined
+  /** Keep each edge's folder (its log, its data) after the edge is disposed. */
+  keep?: boolean
   startSubscriber: (port: number) => Promise<Subscriber>
 }): Promise<Context & { close(): Promise<void> }> {
   let tag = (Date.now() % 100_000) * 1000
@@ -94,7 +96,7 @@ export async function createContext(o: {
     },
     async dispose(edge) {
       await edge.proc.stop()
-      await rm(edge.dir, { recursive: true, force: true })
+      if (o.keep !== true) await rm(edge.dir, { recursive: true, force: true })
     },
     async warmUp(edge) {
       const t = ctx.nextTag()

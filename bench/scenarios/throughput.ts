@@ -121,6 +121,39 @@ export async function measureEdge(ctx: Context, edge: Edge, publishers: number, 
   }
 }
 
+/**
+ * As measureEdge, but the events go at `rate` per second (paced, all
+ * publishers together) instead of as fast as the edge acknowledges them.
+ */
+export async function measurePaced(ctx: Context, edge: Edge, publishers: number, total: number, rate: number): Promise<Run> {
+  await edge.proc.start()
+  await ctx.warmUp(edge)
+  const tag = ctx.nextTag()
+  const perPublisher = Math.ceil(total / publishers)
+  const n = perPublisher * publishers
+  const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
+  const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
+  const peak = watchPeak(edge.proc.pid)
+  const subElu0 = performance.eventLoopUtilization()
+  const r = await ctx.generator.paced({ port: edge.port, publishers, rate, total: n, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 + (n / rate) * 1000 })
+  if (r.error !== undefined) throw new Error(r.error)
+  const ok = await tracker.waitFor(n, 300_000)
+  const split = cpu.stop(n)
+  const subElu = performance.eventLoopUtilization(subElu0).utilization
+  const peakRss = peak.stop()
+  if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
+  return {
+    delivered: n / (Number(tracker.lastArrivalNs! - tracker.firstArrivalNs!) / 1e9),
+    acked: Number.NaN,
+    cpuUs: split.edgeUs,
+    split,
+    peakRss,
+    duplicates: tracker.duplicates,
+    elu: r.elu,
+    subElu,
+  }
+}
+
 export function ratioAtLeast(m: Partial<Record<SystemKind, number>>, x: number): boolean | null {
   if (m.outpost === undefined || m.mosquitto === undefined || !Number.isFinite(m.outpost) || !Number.isFinite(m.mosquitto)) return null
   return m.outpost / m.mosquitto >= x
