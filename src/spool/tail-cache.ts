@@ -38,7 +38,8 @@ export interface TailCache {
 export function createTailCache(maxRecords: number, maxRecordBytes = Number.POSITIVE_INFINITY): TailCache {
   let max = maxRecords
   let maxBytes = maxRecordBytes
-  let events: StoredEvent[] = []
+  /** Slots below `start` are emptied as records leave, so the collector can take them at once. */
+  let events: Array<StoredEvent | undefined> = []
   let sizes: number[] = []
   /** Index in the arrays of the oldest live entry; the arrays are compacted when it passes half. */
   let start = 0
@@ -55,7 +56,14 @@ export function createTailCache(maxRecords: number, maxRecordBytes = Number.POSI
     start = 0
   }
   function advance(n: number): void {
-    for (let i = start; i < start + n; i++) bytes -= sizes[i]!
+    for (let i = start; i < start + n; i++) {
+      bytes -= sizes[i]!
+      // An acknowledged record would otherwise stay reachable until the next
+      // compaction, up to as many again as the live ones: kept alive through
+      // every young-generation collection, promoted, then marked again and
+      // again in the old generation.
+      events[i] = undefined
+    }
     start += n
     first += n
     if (start >= events.length) {

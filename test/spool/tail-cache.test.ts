@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createTailCache } from '../../src/spool/tail-cache.js'
 import type { StoredEvent } from '../../src/spool/types.js'
+import { fullGc } from '../../src/observability/memory.js'
 
 const rec = (seq: number): StoredEvent => ({ seq, id: `gw-1-${seq}`, clientId: 'd', topic: 't', payload: Buffer.from([seq & 255]), qos: 1, retain: false, acceptedAt: 0 })
 const none = (): boolean => false
@@ -98,4 +99,32 @@ t.test('setLimits: the oldest go at once when the bounds shrink; nothing is lost
   t.equal(c.length, 0, '0 records: none kept')
   c.push(rec(50), 10)
   t.equal(c.length, 0, 'and none taken')
+})
+
+t.test('records that leave the run are no longer held: the collector can take them at once', async (t) => {
+  const gc = fullGc()
+  if (gc === null) {
+    t.skip('this Node gives no garbage collection at run time')
+    return
+  }
+  const c = createTailCache(10_000)
+  const refs: Array<WeakRef<StoredEvent>> = []
+  // Built in a function of their own so no local variable of this test keeps one.
+  const fill = (): void => {
+    for (let s = 0; s < 3000; s++) {
+      const r = rec(s)
+      refs.push(new WeakRef(r))
+      c.push(r, 1)
+    }
+  }
+  fill()
+  // Below half the array and under 1,024 slots: no compaction ran, the slots stay.
+  c.dropBelow(1000)
+  // WeakRef targets are kept until the current job ends.
+  await new Promise((r) => setImmediate(r))
+  gc()
+  const alive = (from: number, to: number): number => refs.slice(from, to).filter((w) => w.deref() !== undefined).length
+  t.equal(alive(0, 1000), 0, 'the 1,000 dropped records were collected')
+  t.equal(alive(1000, 3000), 2000, 'the rest are still held')
+  t.same(c.read(1000, 1003, 10, none)!.map((e) => e.seq), [1000, 1001, 1002])
 })
