@@ -41,7 +41,7 @@ import { outpost, probeBatch, shippedLaunch } from './harness/outpost.js'
 import { serverProcess } from './harness/process.js'
 import { median } from './harness/stats.js'
 import { startSubscriber } from './harness/subscriber.js'
-import { measureEdge, measurePaced, type Run } from './scenarios/throughput.js'
+import { measureEdge, type Run } from './scenarios/throughput.js'
 
 const { values } = parseArgs({
   options: {
@@ -111,7 +111,7 @@ try {
       const edge = kind === 'floor' || kind === 'floor-aedes' ? await floorEdge(kind === 'floor-aedes')
         : kind === 'base' ? await baseEdge() : await ctx.edge(kind)
       try {
-        const r = paced === undefined ? await measureEdge(ctx, edge, PUBLISHERS, events) : await measurePaced(ctx, edge, PUBLISHERS, events, paced)
+        const r = await measureEdge(ctx, edge, PUBLISHERS, events, paced)
         runs[kind].push(r)
         const line = `round ${round}, ${LABEL[kind]}: delivered ${r.delivered.toFixed(0)}/s, edge ${r.cpuUs.toFixed(1)} µs/event, cloud broker ${r.split.cloudUs.toFixed(1)}, bench ${r.split.benchUs.toFixed(1)}, machine ${(r.split.machineBusy * 100).toFixed(0)}% busy, duplicates ${r.duplicates}`
         lines.push(line)

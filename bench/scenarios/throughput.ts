@@ -90,8 +90,13 @@ async function measure(ctx: Context, kind: SystemKind, publishers: number, total
   }
 }
 
-/** One measured run on an edge that is not started yet; the caller disposes of it. */
-export async function measureEdge(ctx: Context, edge: Edge, publishers: number, total: number): Promise<Run> {
+/**
+ * One measured run on an edge that is not started yet; the caller disposes of
+ * it. As fast as the edge acknowledges (each publisher keeps INFLIGHT
+ * unanswered), or at `pacedRate` events/s (all publishers together): then
+ * "delivered" is over the first to the last arrival and "acked" is NaN.
+ */
+export async function measureEdge(ctx: Context, edge: Edge, publishers: number, total: number, pacedRate?: number): Promise<Run> {
   await edge.proc.start()
   await ctx.warmUp(edge)
   const tag = ctx.nextTag()
@@ -101,50 +106,19 @@ export async function measureEdge(ctx: Context, edge: Edge, publishers: number, 
   const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
   const peak = watchPeak(edge.proc.pid)
   const subElu0 = performance.eventLoopUtilization()
-  const r = await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
+  const r = pacedRate === undefined
+    ? await ctx.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight: INFLIGHT, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 })
+    : await ctx.generator.paced({ port: edge.port, publishers, rate: pacedRate, total: n, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 + (n / pacedRate) * 1000 })
   if (r.error !== undefined) throw new Error(r.error)
   const ok = await tracker.waitFor(n, 300_000)
   const split = cpu.stop(n)
   const subElu = performance.eventLoopUtilization(subElu0).utilization
   const peakRss = peak.stop()
   if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
-  const start = BigInt(r.startedAtNs)
+  const start = pacedRate === undefined ? BigInt(r.startedAtNs) : tracker.firstArrivalNs!
   return {
     delivered: n / (Number(tracker.lastArrivalNs! - start) / 1e9),
-    acked: n / (Number(BigInt(r.ackedAtNs) - start) / 1e9),
-    cpuUs: split.edgeUs,
-    split,
-    peakRss,
-    duplicates: tracker.duplicates,
-    elu: r.elu,
-    subElu,
-  }
-}
-
-/**
- * As measureEdge, but the events go at `rate` per second (paced, all
- * publishers together) instead of as fast as the edge acknowledges them.
- */
-export async function measurePaced(ctx: Context, edge: Edge, publishers: number, total: number, rate: number): Promise<Run> {
-  await edge.proc.start()
-  await ctx.warmUp(edge)
-  const tag = ctx.nextTag()
-  const perPublisher = Math.ceil(total / publishers)
-  const n = perPublisher * publishers
-  const tracker = ctx.subscriber.expect({ tag, publishers, perPublisher })
-  const cpu = watchCpuSplit(edge.proc.pid, ctx.cloud.pid)
-  const peak = watchPeak(edge.proc.pid)
-  const subElu0 = performance.eventLoopUtilization()
-  const r = await ctx.generator.paced({ port: edge.port, publishers, rate, total: n, tag, topicPrefix: edge.topicPrefix, timeoutMs: 300_000 + (n / rate) * 1000 })
-  if (r.error !== undefined) throw new Error(r.error)
-  const ok = await tracker.waitFor(n, 300_000)
-  const split = cpu.stop(n)
-  const subElu = performance.eventLoopUtilization(subElu0).utilization
-  const peakRss = peak.stop()
-  if (!ok) throw new Error(`only ${tracker.unique}/${n} events reached the cloud`)
-  return {
-    delivered: n / (Number(tracker.lastArrivalNs! - tracker.firstArrivalNs!) / 1e9),
-    acked: Number.NaN,
+    acked: pacedRate === undefined ? n / (Number(BigInt(r.ackedAtNs) - start) / 1e9) : Number.NaN,
     cpuUs: split.edgeUs,
     split,
     peakRss,

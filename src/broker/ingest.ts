@@ -65,7 +65,9 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
     holdMs: opts.holdMs ?? 0,
     maxHeld: opts.maxHeld ?? 1000,
     attempt: spool.appendThen === undefined
-      ? (p, stored) => { spool.append(p.input, p.hint).then((res) => { p.duplicate = res.duplicate; stored(null) }, stored) }
+      ? (p, stored) => {
+        spool.append(p.input, p.hint).then((res) => { p.duplicate = res.duplicate; stored(null) }, (err: unknown) => stored(err ?? new Error('append failed')))
+      }
       : (p, stored) => {
         spool.appendThen!(p.input, p.hint, (err, _seq, _id, duplicate) => {
           p.duplicate = duplicate

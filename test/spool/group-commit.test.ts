@@ -8,7 +8,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: 
   return { promise, resolve, reject }
 }
 
-t.test('ops arriving while a write is in flight share the next write', async (t) => {
+/** A group commit whose writes are recorded and finish only when the test opens their gate. */
+function gated(): { gc: ReturnType<typeof createGroupCommit<number>>; writes: number[][]; gates: Array<ReturnType<typeof deferred>> } {
   const writes: number[][] = []
   const gates: Array<ReturnType<typeof deferred>> = []
   const gc = createGroupCommit<number>({
@@ -16,6 +17,11 @@ t.test('ops arriving while a write is in flight share the next write', async (t)
     maxBatch: 1000,
     write: (ops) => { writes.push([...ops]); const d = deferred(); gates.push(d); return d.promise },
   })
+  return { gc, writes, gates }
+}
+
+t.test('ops arriving while a write is in flight share the next write', async (t) => {
+  const { gc, writes, gates } = gated()
   const p1 = gc.submit([1])
   await new Promise((r) => setImmediate(r))
   t.same(writes, [[1]], 'first op written alone')
@@ -69,13 +75,7 @@ t.test('drain waits for everything submitted', async (t) => {
 })
 
 t.test('submitThen: callbacks in submission order after their write, sharing it with promise callers', async (t) => {
-  const writes: number[][] = []
-  const gates: Array<ReturnType<typeof deferred>> = []
-  const gc = createGroupCommit<number>({
-    delayMs: 0,
-    maxBatch: 1000,
-    write: (ops) => { writes.push([...ops]); const d = deferred(); gates.push(d); return d.promise },
-  })
+  const { gc, writes, gates } = gated()
   const heard: string[] = []
   gc.submitThen([1], (err) => heard.push(`a ${String(err)}`))
   const viaPromise = gc.submit([2]).then(() => heard.push('promise'))

@@ -103,10 +103,8 @@ t.test('setLimits: the oldest go at once when the bounds shrink; nothing is lost
 
 t.test('records that leave the run are no longer held: the collector can take them at once', async (t) => {
   const gc = fullGc()
-  if (gc === null) {
-    t.skip('this Node gives no garbage collection at run time')
-    return
-  }
+  t.ok(gc, 'V8\'s collector can be called at run time')
+  if (gc === null) return
   const c = createTailCache(10_000)
   const refs: Array<WeakRef<StoredEvent>> = []
   // Built in a function of their own so no local variable of this test keeps one.
