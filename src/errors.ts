@@ -53,6 +53,11 @@ export class OutpostError extends Error {
   }
 }
 
+/** Anything thrown or rejected, as an Error (a string or other value becomes its message). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
 export function isOutpostError(err: unknown, code?: ErrorCode): err is OutpostError {
   return err instanceof OutpostError && (code === undefined || err.code === code)
 }

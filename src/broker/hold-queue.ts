@@ -1,3 +1,5 @@
+import { asError } from '../errors.js'
+
 /**
  * Backpressure at the device: while the spool refuses new events (a retention
  * limit, or a disk it cannot write), a QoS >= 1 publish is held without PUBACK
@@ -75,7 +77,6 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
   const stats: HoldStats = { held: 0, heldThenStored: 0, heldRefused: 0 }
   let unsubscribe: (() => void) | null = null
 
-  const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
 
   function refuseKey(key: string, err: Error): void {
     const q = queues.get(key)
@@ -145,14 +146,14 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
     trying.delete(key)
     if (queues.get(key)?.[0] !== h) return
     if (opts.retriable(err)) {
-      h.lastError = toError(err)
+      h.lastError = asError(err)
       // Still full: wait for the next release or the deadline, behind the other devices.
       const q = queues.get(key)!
       queues.delete(key)
       queues.set(key, q)
       return
     }
-    refuseKey(key, toError(err))
+    refuseKey(key, asError(err))
   }
 
   /** The first try of an item that was not held: stored, refused, or held now. */
@@ -162,13 +163,13 @@ export function createHoldQueue<T>(opts: HoldQueueOptions<T>): HoldQueue<T> {
       return
     }
     if (!opts.retriable(err)) {
-      opts.settle(item, toError(err))
+      opts.settle(item, asError(err))
       return
     }
     // Held behind another publish of this device held meanwhile, or on its own.
-    if (!hold(key, item, toError(err))) {
+    if (!hold(key, item, asError(err))) {
       stats.heldRefused++
-      opts.settle(item, toError(err))
+      opts.settle(item, asError(err))
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { ErrorCodes, isOutpostError, OutpostError } from '../errors.js'
+import { asError, ErrorCodes, isOutpostError, OutpostError } from '../errors.js'
 import type { ContractGate, Verdict } from '../contracts/types.js'
 import type { DedupHint, EventInput, SpoolWriter } from '../spool/types.js'
 import { createHoldQueue, type HoldStats } from './hold-queue.js'
@@ -181,7 +181,7 @@ export function createIngest(opts: IngestOptions): { authorizePublish: Authorize
     }, (err: unknown) => {
       stats.writeErrors++
       log.error({ err, clientId: input.clientId, topic: input.topic }, 'could not store a dead letter; not acknowledged, the device will re-send it')
-      if (input.qos !== 0) done(err instanceof Error ? err : new Error(String(err)))
+      if (input.qos !== 0) done(asError(err))
     })
   }
 

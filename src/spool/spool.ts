@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { ErrorCodes, OutpostError } from '../errors.js'
+import { asError, ErrorCodes, OutpostError } from '../errors.js'
 import { createCommitTiming, type CommitTimes } from './commit-timing.js'
 import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
@@ -97,8 +97,6 @@ const INTAKE_LOG_MS = 30_000
 const DELETE_BATCH = 2048
 const DELETE_DELAY_MS = 5
 
-
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)))
 
 /** A refused append answers after the call returns, as a settled promise would. */
 function refuseLater(done: AppendCallback, err: Error): void {
@@ -805,13 +803,11 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       counters.refusedFull++
       if (intake !== refused) {
         intake = refused
-        if (now() - intakeLoggedAt >= INTAKE_LOG_MS) intakeLoggedAt = now()
-        else {
-          refuseLater(done, fullError(refused))
-          return
+        if (now() - intakeLoggedAt >= INTAKE_LOG_MS) {
+          intakeLoggedAt = now()
+          log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
+            'spool is not taking new events: devices are not acknowledged until there is room')
         }
-        log.warn({ reason: refused, bytes, maxBytes: limits.maxBytes, freeBytes: guard.freeBytes, minFreeBytes: limits.minFreeBytes },
-          'spool is not taking new events: devices are not acknowledged until there is room')
       }
       refuseLater(done, fullError(refused))
       return
