@@ -5,7 +5,8 @@
  * company. Each caller's promise settles with the write that carried its ops:
  * the callers of one write share its promise (no promise per caller).
  * `submitThen` takes a callback instead, called in submission order once the
- * write is done: the spool's appends, one per event, need no promise at all.
+ * write is done: the spool's appends, one per event, need no promise at all
+ * (`addThen`: nor an array).
  *
  * Pure of I/O: the write function and the timer are injected, so the batching
  * rules are tested without a disk.
@@ -46,6 +47,8 @@ export interface GroupCommit<Op> {
   submit(ops: Op[]): Promise<void>
   /** As submit, but `done` is called (err null: written) instead of a promise settling. */
   submitThen(ops: Op[], done: (err: unknown) => void): void
+  /** submitThen of a single op, without an array for it. */
+  addThen(op: Op, done: (err: unknown) => void): void
   /** Resolves when everything submitted so far is written (or failed). */
   drain(): Promise<void>
   readonly pending: number
@@ -127,6 +130,11 @@ export function createGroupCommit<Op>(opts: GroupCommitOptions<Op>): GroupCommit
     },
     submitThen(ops, done) {
       for (const op of ops) queued.push(op)
+      callbacks.push(done)
+      schedule()
+    },
+    addThen(op, done) {
+      queued.push(op)
       callbacks.push(done)
       schedule()
     },

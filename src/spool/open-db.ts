@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { ErrorCodes, OutpostError, type ErrorCode } from '../errors.js'
 import { checkFiles, moveAside, setAside } from './damage-report.js'
 import { seqKey } from './keys.js'
+import type { PutSlab } from './put-slab.js'
 
 export type SpoolDb = ClassicLevel<string, Uint8Array>
 
@@ -140,13 +141,6 @@ export type WriteOp =
 
 export type SpoolSublevel = AbstractSublevel<SpoolDb, string | Buffer | Uint8Array, string, Uint8Array>
 
-/**
- * Write ops as one atomic LevelDB batch: a chained batch on the root database
- * with the sublevel prefix added here. `npx tsx bench/level-batch.ts` measured
- * that form at 5-8 us of CPU per event against 21-30 us for abstract-level's
- * array batch or per-op sublevel options, which copy and re-validate every op.
- * Keys and values are utf8 strings and byte arrays, as every store here uses.
- */
 const BUFFER_KEY = Object.freeze({ keyEncoding: 'buffer' })
 const HEX = Buffer.from('0123456789abcdef', 'latin1')
 
@@ -159,30 +153,66 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1')
 export function writeDeletes(db: SpoolDb, prefix: string, seqs: readonly number[], ops: readonly WriteOp[], sync: boolean): Promise<void> {
   const batch = db.batch()
   const key = Buffer.from(prefix + seqKey(0), 'latin1')
-  const last = key.length - 1
   for (let i = 0; i < seqs.length; i++) {
-    // seqKey's 16 lowercase hex digits, in place.
-    let seq = seqs[i]!
-    for (let j = last; j > last - 16; j--) {
-      key[j] = HEX[seq % 16]!
-      seq = Math.floor(seq / 16)
-    }
+    setSeqKey(key, seqs[i]!)
     batch.del(key as unknown as string, BUFFER_KEY)
   }
-  for (const op of ops) {
-    const key = op.sublevel ? op.sublevel.prefix + op.key : op.key
-    if (op.type === 'put') batch.put(key, op.value)
-    else batch.del(key)
-  }
+  addOps(batch, ops)
   return batch.write({ sync })
 }
 
+/**
+ * Write ops as one atomic LevelDB batch: a chained batch on the root database
+ * with the sublevel prefix added here. `npx tsx bench/level-batch.ts` measured
+ * that form at 5-8 us of CPU per event against 21-30 us for abstract-level's
+ * array batch or per-op sublevel options, which copy and re-validate every op.
+ * Keys and values are utf8 strings and byte arrays, as every store here uses.
+ */
 export function writeOps(db: SpoolDb, ops: readonly WriteOp[], sync: boolean): Promise<void> {
   const batch = db.batch()
+  addOps(batch, ops)
+  return batch.write({ sync })
+}
+
+/**
+ * The records of a put slab (put-slab.ts) under `prefix` (the events
+ * sublevel), then `ops`, in one write. A number in `ops` stands for one of the
+ * slab's records and adds nothing. The slab is emptied whatever happens: its
+ * records belong to this write, and a write that fails takes them with it.
+ */
+export function writeAppends(db: SpoolDb, prefix: string, slab: PutSlab, ops: ReadonlyArray<WriteOp | number>, sync: boolean): Promise<void> {
+  let batch: ReturnType<SpoolDb['batch']>
+  try {
+    batch = db.batch()
+  } catch (err) {
+    slab.take(ignore)
+    throw err
+  }
+  const key = Buffer.from(prefix + seqKey(0), 'latin1')
+  slab.take((seq, value) => {
+    setSeqKey(key, seq)
+    batch.put(key as unknown as string, value, BUFFER_KEY)
+  })
+  addOps(batch, ops)
+  return batch.write({ sync })
+}
+
+const ignore = (): void => undefined
+
+function addOps(batch: ReturnType<SpoolDb['batch']>, ops: ReadonlyArray<WriteOp | number>): void {
   for (const op of ops) {
+    if (typeof op === 'number') continue
     const key = op.sublevel ? op.sublevel.prefix + op.key : op.key
     if (op.type === 'put') batch.put(key, op.value)
     else batch.del(key)
   }
-  return batch.write({ sync })
+}
+
+/** seqKey's 16 lowercase hex digits of `seq`, over the last 16 bytes of `key`, in place. */
+function setSeqKey(key: Buffer, seq: number): void {
+  const last = key.length - 1
+  for (let j = last; j > last - 16; j--) {
+    key[j] = HEX[seq % 16]!
+    seq = Math.floor(seq / 16)
+  }
 }

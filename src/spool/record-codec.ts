@@ -19,11 +19,32 @@ const VERSION = 1
  * float64 as cbor-x writes it, so decode gives a number.
  */
 export function encodeRecord(e: StoredEvent): Uint8Array {
-  const extra = e.upstreamTopic !== undefined ? 2 : e.meta !== undefined ? 1 : 0
+  const w = new CborWriter(recordBound(e))
+  writeRecord(w, e)
+  return w.done()
+}
+
+/** At least the bytes encodeRecord writes for this record. */
+export function recordBound(e: StoredEvent): number {
   let bound = 1 + 1 + 5 + e.id.length * 3 + 5 + e.clientId.length * 3 + 5 + e.topic.length * 3 + 5 + e.payload.byteLength + 1 + 1 + 9 + 9 + 1
   if (e.meta !== undefined) for (const key in e.meta) bound += 10 + key.length * 3 + e.meta[key]!.length * 3
   if (e.upstreamTopic !== undefined) bound += 5 + e.upstreamTopic.length * 3
-  const w = new CborWriter(bound + 4)
+  return bound + 4
+}
+
+/**
+ * encodeRecord's bytes written into `buf` from `at`, which has room for
+ * recordBound(e) bytes; returns the offset after them. For the spool's put
+ * slab (put-slab.ts): no buffer per record.
+ */
+export function encodeRecordInto(e: StoredEvent, buf: Buffer, at: number): number {
+  const w = new CborWriter(0, buf, at)
+  writeRecord(w, e)
+  return w.at
+}
+
+function writeRecord(w: CborWriter, e: StoredEvent): void {
+  const extra = e.upstreamTopic !== undefined ? 2 : e.meta !== undefined ? 1 : 0
   const buf = w.buf
   buf[w.at++] = 0x80 | (9 + extra)
   w.uint(VERSION)
@@ -42,7 +63,6 @@ export function encodeRecord(e: StoredEvent): Uint8Array {
     else w.stringMap(e.meta)
   }
   if (e.upstreamTopic !== undefined) w.text(e.upstreamTopic)
-  return w.done()
 }
 
 export class RecordDecodeError extends Error {}

@@ -11,7 +11,8 @@ import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encode
 import { checkEvents } from './open-check.js'
 import { lostRanges, recordFiles, seqSet } from './damage-report.js'
 import { repairWhileOpen } from './live-repair.js'
-import { causeCode, openDb, writeDeletes, writeOps, type WriteOp } from './open-db.js'
+import { causeCode, openDb, writeAppends, writeDeletes, writeOps, type WriteOp } from './open-db.js'
+import { createPutSlab } from './put-slab.js'
 import { decodeRecord, decodeValue, encodeRecord, encodeValue, RecordDecodeError } from './record-codec.js'
 import { admit, NO_LIMITS, trimTarget, type FullReason, type RetentionLimits, type StoreState } from './retention.js'
 import { createRetentionRunner } from './retention-runner.js'
@@ -63,6 +64,8 @@ export interface Spool extends SpoolReader, SpoolWriter {
 }
 
 type BatchOp = WriteOp
+/** What the group commit carries: ops, and for each append its seq (its record is in the put slab). */
+type CommitOp = BatchOp | number
 
 /** Records read from the store, in key order, not decoded yet. */
 interface RecordsRead {
@@ -279,20 +282,28 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const listeners = new Set<() => void>()
 
   const commitTiming = createCommitTiming()
-  const gc = createGroupCommit<BatchOp>({
+  /** The records of the appends queued for the next commit (put-slab.ts). */
+  const puts = createPutSlab()
+  const gc = createGroupCommit<CommitOp>({
     delayMs: opts.groupCommitMs ?? 0,
     maxBatch: opts.maxBatch ?? 1024,
     write: async (ops) => {
-      dedupOps(ops)
-      ops.push(...metaOps(queuedAppends, queuedBytes))
+      try {
+        dedupOps(ops)
+        ops.push(...metaOps(queuedAppends, queuedBytes))
+      } catch (err) {
+        // The slab's records are this write's: they fail with it, never go with the next one.
+        puts.take(() => undefined)
+        throw err
+      }
       const t0 = performance.now()
-      await writeOps(db, ops, true)
+      await writeAppends(db, events.prefix, puts, ops, true)
       commitTiming.record(performance.now() - t0)
     },
   })
 
   /** The dedup entries of the appends in this batch: one key per device (dedup-store.ts). */
-  function dedupOps(ops: BatchOp[]): void {
+  function dedupOps(ops: CommitOp[]): void {
     if (dedupQueued.size === 0) return
     const queued = dedupQueued
     dedupQueued = new Map()
@@ -794,8 +805,8 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
     if (input.meta !== undefined) record.meta = input.meta
     if (input.upstreamTopic !== undefined) record.upstreamTopic = input.upstreamTopic
-    const value = encodeRecord(record)
-    const size = KEY_BYTES + value.length
+    // Encoded into the put slab now, taken back if refused: the size decides.
+    const size = KEY_BYTES + puts.add(record)
     // Sticky until checkWritable clears it: once one append was refused, later
     // (perhaps smaller) ones are too, so a device's events never overtake each other.
     const refused = admit(storeState(), limits, size) ?? (intake === 'ok' ? null : intake)
@@ -809,13 +820,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
             'spool is not taking new events: devices are not acknowledged until there is room')
         }
       }
+      puts.dropLast()
       refuseLater(done, fullError(refused))
       return
     }
     nextSeq++
     queuedAppends++
     queuedBytes += size
-    const ops: BatchOp[] = [{ type: 'put', sublevel: events, key: seqKey(seq), value }]
     if (hint && digest !== undefined) {
       entry = { digest, seq, id, confirmed: false }
       dedup.set(input.clientId, hint.messageId, entry)
@@ -823,7 +834,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       if (triples === undefined) dedupQueued.set(input.clientId, [hint.messageId, digest, seq])
       else triples.push(hint.messageId, digest, seq)
     }
-    gc.submitThen(ops, (err: unknown) => {
+    gc.addThen(seq, (err: unknown) => {
       if (err === null) {
         queuedAppends--
         queuedBytes -= size

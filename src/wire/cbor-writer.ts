@@ -16,12 +16,13 @@ export function utf8Bytes(s: string): number {
   return s.length
 }
 
-/** CBOR into one buffer of a known upper bound. */
+/** CBOR into one buffer of a known upper bound: a new one, or `into` from offset `at` on. */
 export class CborWriter {
   readonly buf: Buffer
-  at = 0
-  constructor(bound: number) {
-    this.buf = Buffer.allocUnsafe(bound)
+  at: number
+  constructor(bound: number, into?: Buffer, at = 0) {
+    this.buf = into ?? Buffer.allocUnsafe(bound)
+    this.at = at
   }
 
   bytes(b: Uint8Array | number[]): void {

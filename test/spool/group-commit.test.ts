@@ -107,3 +107,17 @@ t.test('submitThen: a callback that throws does not keep the others of its write
   t.equal(thrown.length, 1)
   t.match(thrown[0], { message: 'bug in a caller' }, 'the throw is reported, not swallowed')
 })
+
+t.test('addThen: one op, in order with submitThen, answered after the write', async (t) => {
+  const { gc, writes, gates } = gated()
+  const heard: string[] = []
+  gc.addThen(1, (err) => heard.push(`a ${String(err)}`))
+  gc.submitThen([2, 3], (err) => heard.push(`b ${String(err)}`))
+  gc.addThen(4, (err) => heard.push(`c ${String(err)}`))
+  t.same(heard, [], 'nothing is answered from inside addThen')
+  await new Promise((r) => setImmediate(r))
+  t.same(writes, [[1, 2, 3, 4]], 'one write, ops in call order')
+  gates[0]!.resolve()
+  await gc.drain()
+  t.same(heard, ['a null', 'b null', 'c null'])
+})
