@@ -6,6 +6,7 @@ import { connectRefusal } from './connect-rules.js'
 import { guardPacketSize } from './packet-size-guard.js'
 import { gatherPubacks } from './puback-writer.js'
 import { speedUpPublishParsing, type PacketParser } from './publish-parser.js'
+import { skipUnheardPublishes, type PublishingBroker, type SubscriptionCount } from './unheard-publish.js'
 import type { AuthorizePublish } from './ingest.js'
 
 export interface DeviceBrokerOptions {
@@ -64,6 +65,8 @@ export async function startDeviceBroker(opts: DeviceBrokerOptions): Promise<Devi
   }
   if (opts.persistence !== undefined) aedesOpts.persistence = opts.persistence
   const aedes = await Aedes.createBroker(aedesOpts)
+  // A publish no device at the edge subscribes to skips aedes' local fan-out (unheard-publish.ts).
+  skipUnheardPublishes(aedes as unknown as PublishingBroker, opts.persistence as SubscriptionCount | undefined)
 
   aedes.on('clientError', (client, err) => {
     log.debug({ clientId: client?.id, err: err.message }, 'device connection error')

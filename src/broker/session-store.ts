@@ -59,6 +59,8 @@ export interface SessionStore {
   subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]>
   countOffline(): Promise<{ subsCount: number; clientsCount: number }>
   subscriptionsByTopic(topic: string): Promise<OfflineSub[]>
+  /** Whether any subscription is stored: while none is, subscriptionsByTopic finds nobody (unheard-publish.ts). */
+  storesSubscriptions(): boolean
   cleanSubscriptions(client: ClientRef): Promise<void>
   outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void>
   outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void>
@@ -173,6 +175,7 @@ export async function createSessionStore(opts: SessionStoreOptions): Promise<Ses
     // stored subscription at all (an edge whose devices only publish) there is nothing to
     // match: answer without walking the topic through the subscription tree.
     subscriptionsByTopic: (topic) => (subTopics.size === 0 ? NO_SUBSCRIBERS : memory.subscriptionsByTopic(topic)),
+    storesSubscriptions: () => subTopics.size > 0,
     countOffline: () => memory.countOffline(),
     getClientList: (topic) => memory.getClientList(topic),
 
