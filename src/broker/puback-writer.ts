@@ -24,7 +24,9 @@ import mqttPacket from 'mqtt-packet'
 type WriteToStream = (packet: mqttPacket.Packet, stream: Writable, opts?: { protocolVersion?: number }) => boolean
 
 interface Gathered {
+  /** Packet ids ids[0, n): the array is written over, never emptied, so it keeps its storage. */
   ids: number[]
+  n: number
   queued: boolean
 }
 
@@ -33,7 +35,7 @@ let original: WriteToStream | null = null
 
 export function gatherPubacks(socket: Writable): void {
   install()
-  gathering.set(socket, { ids: [], queued: false })
+  gathering.set(socket, { ids: [], n: 0, queued: false })
 }
 
 function install(): void {
@@ -47,7 +49,7 @@ function install(): void {
     const id = packet.messageId
     // mqtt-packet refuses a missing or out-of-range id: let it.
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffff) return own(packet, stream, opts)
-    g.ids.push(id)
+    g.ids[g.n++] = id
     if (!g.queued) {
       g.queued = true
       process.nextTick(flush, stream, g)
@@ -62,14 +64,15 @@ function install(): void {
 function flush(stream: Writable, g: Gathered): void {
   g.queued = false
   const ids = g.ids
-  const out = Buffer.allocUnsafe(4 * ids.length)
-  for (let i = 0, at = 0; i < ids.length; i++, at += 4) {
+  const n = g.n
+  g.n = 0
+  const out = Buffer.allocUnsafe(4 * n)
+  for (let i = 0, at = 0; i < n; i++, at += 4) {
     const id = ids[i]!
     out[at] = 0x40
     out[at + 1] = 2
     out[at + 2] = id >> 8
     out[at + 3] = id & 0xff
   }
-  ids.length = 0
   if (!stream.destroyed && !stream.writableEnded) stream.write(out)
 }

@@ -5,7 +5,7 @@ import { createDedupWindow, type DedupEntry } from './dedup-window.js'
 import { eventDigest } from './digest.js'
 import { createDiskGuard, type StatFs } from './disk-guard.js'
 import { createGroupCommit } from './group-commit.js'
-import { headCompactionDue, isBacklog } from './compaction-policy.js'
+import { headCompactionDue, isBacklog, type HeadCompactionInput } from './compaction-policy.js'
 import { eventId, seqKey, seqKeyAt } from './keys.js'
 import { createDedupKeyIndex, decodeDedupKey, dedupBatchKey, dedupPrefix, encodeDedupBatch } from './dedup-store.js'
 import { checkEvents } from './open-check.js'
@@ -278,6 +278,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** A backlog was seen since the last head compaction (compaction-policy.ts); one on disk at open counts. */
   const compactEvery = opts.compactEveryAcks ?? 50_000
   let backlogSeen = isBacklog(pending, compactEvery)
+  const compactionAsk: HeadCompactionInput = { acksSinceCompact: 0, every: compactEvery, unread: 0, backlogSeen: false }
   let compacting = false
   const listeners = new Set<() => void>()
 
@@ -527,7 +528,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     const unread = Math.max(0, committedNext - readUpTo)
     if (isBacklog(unread, compactEvery)) backlogSeen = true
     if (compacting || !health.writable || repairing) return
-    if (!force && !headCompactionDue({ acksSinceCompact, every: compactEvery, unread, backlogSeen })) return
+    if (!force) {
+      // Asked on every ack: one input object, refilled, instead of one per ask.
+      compactionAsk.acksSinceCompact = acksSinceCompact
+      compactionAsk.unread = unread
+      compactionAsk.backlogSeen = backlogSeen
+      if (!headCompactionDue(compactionAsk)) return
+    }
     if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     backlogSeen = false

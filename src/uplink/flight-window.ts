@@ -1,5 +1,3 @@
-import type { StoredEvent } from '../spool/types.js'
-
 /**
  * Bookkeeping for one connection's window: publishes awaiting a PUBACK and
  * records refused with a transient code that wait for their retry. Both take
@@ -7,13 +5,13 @@ import type { StoredEvent } from '../spool/types.js'
  * its first seq), so a storm of refusals stalls the window instead of burning through
  * the whole backlog's attempts. Pure: no timers, no I/O; `now` is passed in.
  */
-export interface FlightWindow<T extends { seq: number } = StoredEvent> {
+export interface FlightWindow<T extends Sendable = Sendable> {
   /** Slots free for new publishes. */
   free(): number
   readonly inFlight: number
   readonly waiting: number
   setLimit(limit: number): void
-  /** Record a publish handed to the client. */
+  /** Record a publish handed to the client; its `sentAt` is set to `now`. */
   sent(event: T, now: number): void
   /** Remove a publish whose callback came; undefined when unknown (already settled). */
   settle(seq: number): T | undefined
@@ -28,22 +26,31 @@ export interface FlightWindow<T extends { seq: number } = StoredEvent> {
   clear(): void
 }
 
-export function createFlightWindow<T extends { seq: number } = StoredEvent>(limit: number): FlightWindow<T> {
+/** What the window holds: keyed by seq, stamped with its send time (no wrapper object per publish). */
+export interface Sendable {
+  seq: number
+  sentAt?: number
+}
+
+export function createFlightWindow<T extends Sendable = Sendable>(limit: number): FlightWindow<T> {
   let max = Math.max(1, limit)
   // Insertion order is send order, so the first entry is the oldest.
-  const flying = new Map<number, { event: T; sentAt: number }>()
+  const flying = new Map<number, T>()
   const parked = new Map<number, T>()
   return {
     free: () => Math.max(0, max - flying.size - parked.size),
     get inFlight() { return flying.size },
     get waiting() { return parked.size },
     setLimit(n) { max = Math.max(1, n) },
-    sent(event, now) { flying.set(event.seq, { event, sentAt: now }) },
+    sent(event, now) {
+      event.sentAt = now
+      flying.set(event.seq, event)
+    },
     settle(seq) {
-      const entry = flying.get(seq)
-      if (entry === undefined) return undefined
+      const event = flying.get(seq)
+      if (event === undefined) return undefined
       flying.delete(seq)
-      return entry.event
+      return event
     },
     hold(event) { parked.set(event.seq, event) },
     release(seq) {
@@ -52,11 +59,11 @@ export function createFlightWindow<T extends { seq: number } = StoredEvent>(limi
       return event
     },
     oldestSentAt() {
-      for (const entry of flying.values()) return entry.sentAt
+      for (const event of flying.values()) return event.sentAt
       return undefined
     },
     oldest() {
-      for (const entry of flying.values()) return entry.event
+      for (const event of flying.values()) return event
       return undefined
     },
     clear() {

@@ -126,6 +126,8 @@ interface Flight {
   bytes?: number
   /** Refused before and held for a retry: its events have `attempts` refusals, not what was read. */
   retried?: boolean
+  /** When it was handed to the client (the flight window sets it). */
+  sentAt?: number
 }
 
 const RAW: ReadOptions = Object.freeze({ raw: true })

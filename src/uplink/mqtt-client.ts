@@ -1,5 +1,6 @@
 import type { Duplex, Writable } from 'node:stream'
 import { ErrorWithReasonCode, MqttClient, type Packet } from 'mqtt'
+import { PacketIds } from './packet-ids.js'
 import { PublishEncoder } from './publish-encoder.js'
 import { createPubackSplitter } from './puback-splitter.js'
 import { openTransport, parseEndpoint, withUrlCredentials } from './transport.js'
@@ -31,8 +32,7 @@ const CHUNK_BYTES = 64 * 1024
 
 export const connectMqtt: ConnectFn = (url, options, handlers) => {
   const encoder = new PublishEncoder(options.protocolVersion === 5 ? 5 : 4)
-  const pending = new Map<number, PublishCallback>()
-  let nextId = 1
+  const pending = new PacketIds<PublishCallback>()
   /** Encoded publishes not written yet: chunk[from, to). */
   let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
   let from = 0
@@ -46,9 +46,8 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
   let onClosed: (() => void) | null = null
 
   const onPuback = (messageId: number, code: number): void => {
-    const cb = pending.get(messageId)
+    const cb = pending.release(messageId)
     if (cb === undefined) return
-    pending.delete(messageId)
     // 0x10 "no matching subscribers" is a success; >= 0x80 a refusal.
     if (code >= 0x80) cb(new ErrorWithReasonCode(`Publish error: ${code}`, code))
     else cb(null)
@@ -105,15 +104,6 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
     if (stream !== undefined && !stream.destroyed) stream.write(bytes)
   }
 
-  const takeId = (): number => {
-    for (let i = 0; i < 65535; i++) {
-      const id = nextId
-      nextId = nextId === 65535 ? 1 : nextId + 1
-      if (!pending.has(id)) return id
-    }
-    throw new Error('no free packet identifier')
-  }
-
   const destroy = (): void => {
     client.end(true)
     // end() does nothing when an end is already under way: cut the socket anyway.
@@ -128,15 +118,20 @@ export const connectMqtt: ConnectFn = (url, options, handlers) => {
         return
       }
       const size = encoder.measure(topic, payload, opts)
-      const id = takeId()
-      if (to + size > chunk.length) {
-        writeOut()
-        chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size))
-        from = 0
-        to = 0
+      const id = pending.claim(cb)
+      try {
+        if (to + size > chunk.length) {
+          writeOut()
+          chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size))
+          from = 0
+          to = 0
+        }
+        to = encoder.write(chunk, to, id)
+      } catch (err) {
+        // Not sent: its id is free again and its callback never called.
+        pending.release(id)
+        throw err
       }
-      to = encoder.write(chunk, to, id)
-      pending.set(id, cb)
       if (!flushQueued) {
         flushQueued = true
         // After this turn's I/O callbacks: every publish that the PUBACKs of

@@ -41,6 +41,11 @@ export class PublishEncoder {
   private payload: Uint8Array = Buffer.alloc(0)
   /** User properties, flat: key entry (with 0x26 and length), value, value's UTF-8 length; repeated. */
   private readonly parts: Array<Buffer | string | number> = []
+  /**
+   * Entries of `parts` in use: the array is written over, never emptied (V8 gives up an
+   * array's storage when its length is set to 0, and the next pushes allocate it again).
+   */
+  private nParts = 0
   private contentType: Buffer | null = null
   private propsLen = 0
   private remaining = 0
@@ -53,8 +58,7 @@ export class PublishEncoder {
   measure(topic: string, payload: Uint8Array, opts: IClientPublishOptions): number {
     this.topic = this.encoded(topic)
     this.payload = payload
-    const parts = this.parts
-    parts.length = 0
+    this.nParts = 0
     this.contentType = null
     let propsLen = 0
     const p = this.protocolVersion === 5 ? opts.properties : undefined
@@ -95,7 +99,7 @@ export class PublishEncoder {
         at += this.contentType.length
       }
       const parts = this.parts
-      for (let i = 0; i < parts.length; i += 3) {
+      for (let i = 0; i < this.nParts; i += 3) {
         const key = parts[i] as Buffer
         buf.set(key, at)
         at += key.length
@@ -125,7 +129,12 @@ export class PublishEncoder {
   /** Queues one user property value; returns its encoded size with the length prefix. */
   private addValue(entry: Buffer, value: string): number {
     const len = value.length <= SHORT && isAscii(value) ? value.length : Buffer.byteLength(value)
-    this.parts.push(entry, value, len)
+    const parts = this.parts
+    const n = this.nParts
+    parts[n] = entry
+    parts[n + 1] = value
+    parts[n + 2] = len
+    this.nParts = n + 3
     return 2 + len
   }
 

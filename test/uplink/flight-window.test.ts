@@ -56,3 +56,12 @@ t.test('limit is at least 1 and can change; clear empties everything', async (t)
   t.equal(w.free(), 1)
   t.equal(w.inFlight + w.waiting, 0)
 })
+
+t.test('the window stamps what it holds with its send time, and gives back the same object', async (t) => {
+  const w = createFlightWindow<{ seq: number; sentAt?: number; events: string[] }>(4)
+  const flight: { seq: number; sentAt?: number; events: string[] } = { seq: 7, events: ['a'] }
+  w.sent(flight, 1234)
+  t.equal(flight.sentAt, 1234)
+  t.equal(w.oldest(), flight)
+  t.equal(w.settle(7), flight)
+})
