@@ -21,7 +21,8 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
   (\`${launchLine()} start --config FILE\`, the built package, with
   the environment and node flags of \`npm start\`) or an edge Mosquitto bridging to
   the cloud. Every measured run gets a fresh edge (new data dir, new port), is warmed up with 100
-  events that must reach the cloud, and is stopped with SIGTERM afterwards. Within each round the
+  events that must reach the cloud (the throughput runs: with their own load, below), and is
+  stopped with SIGTERM afterwards. Within each round the
   systems run one after the other (A B), so rounds alternate A B A B. Everything (edge, cloud,
   generator, subscriber) shares the machine's cores.
 - **Devices.** A load generator in its own worker thread speaks MQTT 3.1.1 over raw TCP
@@ -58,6 +59,9 @@ Code: \`bench/run.ts\` (CLI), \`bench/harness/\` (processes, load, subscriber, /
 
 1. **Steady throughput**: 1 and 10 devices, 100,000 events (20,000 quick). Delivered/s = events
    / (last arrival at the cloud - first publish). PUBACKed/s = events / (last PUBACK - first publish).
+   Each run is preceded by a warm-up with the same devices and a fifth as many events (not
+   counted; the run starts when the cloud has them all): steady throughput is that of a gateway
+   that has been running, not of a Node.js process whose hot paths V8 has not compiled yet.
 2. **Latency**: 10 devices sharing 1,000 and 5,000 events/s for 10 s (4 s quick), after a warm-up
    of 3 s (2 s quick) at the same rate that is not counted (a fresh Outpost delivers its first
    second of traffic ~0.5 s late; its p99 is in the run log). p50/p99 over every event of the run.

@@ -41,8 +41,13 @@ export interface Context {
   edge(kind: SystemKind, opts?: { cpuProfDir?: string }): Promise<Edge>
   /** Stops the edge (SIGTERM) and removes its files. */
   dispose(edge: Edge): Promise<void>
-  /** Sends a few events through the edge and waits until they reach the cloud: the path is up. */
-  warmUp(edge: Edge): Promise<void>
+  /**
+   * Sends events through the edge and waits until they reach the cloud: the
+   * path is up. A few by default; `load` for a warm-up under the measured
+   * load (a JIT-compiled edge runs its first tens of thousands of events
+   * slower than the rest).
+   */
+  warmUp(edge: Edge, load?: WarmUpLoad): Promise<void>
   /**
    * One measured round on a fresh edge: `body` returns the round's detail
    * line. An error is recorded in `res.errors` instead of ending the run; the
@@ -50,6 +55,13 @@ export interface Context {
    */
   round(res: { details: string[]; errors: string[] }, label: string, kind: SystemKind, body: (edge: Edge) => Promise<string>): Promise<void>
   log(line: string): void
+}
+
+/** A warm-up burst: `publishers` devices, `perPublisher` events each, `inflight` unanswered each. */
+export interface WarmUpLoad {
+  publishers: number
+  perPublisher: number
+  inflight: number
 }
 
 export async function createContext(o: {
@@ -98,12 +110,14 @@ export async function createContext(o: {
       await edge.proc.stop()
       if (o.keep !== true) await rm(edge.dir, { recursive: true, force: true })
     },
-    async warmUp(edge) {
+    async warmUp(edge, load = { publishers: 1, perPublisher: 100, inflight: 10 }) {
       const t = ctx.nextTag()
-      const tracker: Tracker = subscriber.expect({ tag: t, publishers: 1, perPublisher: 100 })
-      const r = await o.generator.burst({ port: edge.port, publishers: 1, events: 100, inflight: 10, tag: t, topicPrefix: `${edge.topicPrefix}/warm`, timeoutMs: 30_000 })
+      const { publishers, perPublisher, inflight } = load
+      const n = publishers * perPublisher
+      const tracker: Tracker = subscriber.expect({ tag: t, publishers, perPublisher })
+      const r = await o.generator.burst({ port: edge.port, publishers, events: perPublisher, inflight, tag: t, topicPrefix: `${edge.topicPrefix}/warm`, timeoutMs: 60_000 })
       if (r.error !== undefined) throw new Error(`warm-up publish failed: ${r.error}`)
-      if (!await tracker.waitFor(100, 30_000)) throw new Error(`warm-up: only ${tracker.unique}/100 events reached the cloud in 30 s`)
+      if (!await tracker.waitFor(n, 60_000)) throw new Error(`warm-up: only ${tracker.unique}/${n} events reached the cloud in 60 s`)
     },
     async round(res, label, kind, body) {
       const edge = await ctx.edge(kind)
