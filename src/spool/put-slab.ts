@@ -3,14 +3,17 @@ import type { StoredEvent } from './types.js'
 
 /**
  * The encoded records of the appends waiting for the next group commit, back
- * to back in one buffer, with their sequence numbers and end offsets in typed
- * arrays. The commit hands each to LevelDB's batch, which copies the bytes,
- * and the buffer is written over by the appends after it.
+ * to back in buffers of CHUNK_BYTES (a record larger than that gets one of its
+ * own), with their sequence numbers and places in typed arrays. The commit
+ * hands each to LevelDB's batch, which copies the bytes, and the first buffer
+ * is written over by the appends after it; the others are let go.
  *
  * Why: with a buffer, a key string and an op object per append, every event
  * waiting for the fsync kept three more objects alive; in a burst thousands
- * wait at once, V8's young-generation collections found them alive and copied
- * them (docs/performance.md). Pure: no I/O.
+ * wait at once, and V8's young-generation collections found them alive and
+ * copied them (docs/performance.md). Chunks rather than one growing buffer: a
+ * commit of large payloads is never copied to make room, and holds at most one
+ * chunk more than its records. Pure: no I/O.
  */
 export interface PutSlab {
   /** Encode a record at the end; returns its encoded length. */
@@ -24,69 +27,82 @@ export interface PutSlab {
   take(visit: (seq: number, value: Buffer) => void): void
   /** Records added and not taken. */
   readonly count: number
-  /** Bytes the slab holds now (its buffer, not what is in it). */
+  /** Bytes of the buffers held now (not what is in them). */
   readonly capacity: number
 }
 
-const INITIAL_BYTES = 64 * 1024
-/** A slab grown past this by large payloads is not kept once taken. */
-const KEEP_BYTES = 4 * 1024 * 1024
+const CHUNK_BYTES = 256 * 1024
 
-export function createPutSlab(initialBytes = INITIAL_BYTES): PutSlab {
-  let buf = Buffer.allocUnsafe(initialBytes)
+export function createPutSlab(chunkBytes = CHUNK_BYTES): PutSlab {
+  let chunks: Buffer[] = [Buffer.allocUnsafe(chunkBytes)]
+  /** Where the next record goes: chunks[last], from `at`. */
+  let at = 0
   let seqs = new Float64Array(1024)
+  let inChunk = new Uint32Array(1024)
+  let starts = new Uint32Array(1024)
   let ends = new Uint32Array(1024)
   let n = 0
 
-  const used = (): number => (n === 0 ? 0 : ends[n - 1]!)
-
-  function room(bytes: number): void {
-    const at = used()
-    if (at + bytes > buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(buf.length * 2, at + bytes))
-      buf.copy(next, 0, 0, at)
-      buf = next
-    }
-    if (n === seqs.length) {
-      const s = new Float64Array(n * 2)
-      s.set(seqs)
-      seqs = s
-      const e = new Uint32Array(n * 2)
-      e.set(ends)
-      ends = e
-    }
+  function grow(): void {
+    const size = n * 2
+    const s = new Float64Array(size)
+    s.set(seqs)
+    seqs = s
+    inChunk = wider(inChunk, size)
+    starts = wider(starts, size)
+    ends = wider(ends, size)
   }
 
   return {
     add(event) {
-      room(recordBound(event))
-      const at = used()
-      const end = encodeRecordInto(event, buf, at)
+      const bound = recordBound(event)
+      let chunk = chunks[chunks.length - 1]!
+      if (at + bound > chunk.length) {
+        chunk = Buffer.allocUnsafe(Math.max(chunkBytes, bound))
+        chunks.push(chunk)
+        at = 0
+      }
+      if (n === seqs.length) grow()
+      const start = at
+      const end = encodeRecordInto(event, chunk, start)
       seqs[n] = event.seq
+      inChunk[n] = chunks.length - 1
+      starts[n] = start
       ends[n] = end
       n++
-      return end - at
+      at = end
+      return end - start
     },
     dropLast() {
-      if (n > 0) n--
+      if (n === 0) return
+      n--
+      // The record's bytes stay where they are until a take; only its place is given back
+      // when it was the newest thing in the newest chunk (it always is: dropLast follows add).
+      if (inChunk[n] === chunks.length - 1) at = starts[n]!
     },
     take(visit) {
       const count = n
+      const held = chunks
       // Emptied first: a visit that throws leaves nothing behind for the next commit.
       n = 0
-      let at = 0
-      for (let i = 0; i < count; i++) {
-        const end = ends[i]!
-        visit(seqs[i]!, buf.subarray(at, end))
-        at = end
-      }
-      if (buf.length > KEEP_BYTES) buf = Buffer.allocUnsafe(initialBytes)
+      at = 0
+      // The first chunk (always chunkBytes) is written over next; the others go.
+      chunks = [held[0]!]
+      for (let i = 0; i < count; i++) visit(seqs[i]!, held[inChunk[i]!]!.subarray(starts[i]!, ends[i]!))
     },
     get count() {
       return n
     },
     get capacity() {
-      return buf.length
+      let bytes = 0
+      for (const c of chunks) bytes += c.length
+      return bytes
     },
   }
+}
+
+function wider(a: Uint32Array<ArrayBuffer>, size: number): Uint32Array<ArrayBuffer> {
+  const b = new Uint32Array(size)
+  b.set(a)
+  return b
 }

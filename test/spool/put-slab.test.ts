@@ -70,18 +70,31 @@ t.test('a visit that throws still leaves the slab empty', async (t) => {
   t.same(taken(slab).map(([seq]) => seq), [3], 'the records of the failed take do not come back')
 })
 
-t.test('a slab grown by large payloads is not kept once taken', async (t) => {
+t.test('records larger than a chunk, and chunks past the first, are let go once taken', async (t) => {
   const slab = createPutSlab(1024)
-  for (let i = 0; i < 20; i++) slab.add(event(i, 256 * 1024))
-  t.ok(slab.capacity > 20 * 256 * 1024, 'it grew to hold them')
-  t.equal(taken(slab).length, 20)
-  t.equal(slab.capacity, 1024, 'back to its first size')
-  for (let i = 0; i < 20; i++) slab.add(event(i, 100))
-  const grown = slab.capacity
-  taken(slab)
-  t.equal(slab.capacity, grown, 'a slab of ordinary size is kept for the next commit')
+  t.equal(slab.capacity, 1024)
+  const events = [event(1, 100), event(2, 5000), event(3, 100), event(4, 900), event(5, 10)]
+  for (const e of events) slab.add(e)
+  t.ok(slab.capacity >= 1024 + 5000, 'a chunk of its own for the large record, more for the rest')
+  t.same(taken(slab), events.map((e) => [e.seq, Buffer.from(encodeRecord(e)).toString('hex')]), 'every record whole, across chunks')
+  t.equal(slab.capacity, 1024, 'back to one chunk')
   slab.add(event(99))
-  t.same(taken(slab).map(([seq]) => seq), [99], 'it works on with a fresh small slab')
+  t.same(taken(slab).map(([seq]) => seq), [99], 'and it works on')
+})
+
+t.test('dropLast gives back the room of the record it takes back', async (t) => {
+  const slab = createPutSlab(1024)
+  slab.add(event(1, 300))
+  slab.add(event(2, 600))
+  slab.dropLast()
+  slab.add(event(3, 600))
+  t.equal(slab.capacity, 1024, 'the third fits where the second was')
+  t.same(taken(slab).map(([seq, hex]) => [seq, hex.length / 2]), [[1, encodeRecord(event(1, 300)).length], [3, encodeRecord(event(3, 600)).length]])
+  slab.add(event(4, 300))
+  slab.add(event(5, 2000))
+  slab.dropLast()
+  slab.add(event(6, 10))
+  t.same(taken(slab).map(([seq]) => seq), [4, 6], 'also when the dropped record had a chunk of its own')
 })
 
 t.test('writeAppends: the slab\'s records go first, keyed by seq, and are gone even when the write cannot start', async (t) => {
