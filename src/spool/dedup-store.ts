@@ -1,4 +1,5 @@
-import { decodeValue, encodeValue } from './record-codec.js'
+import { CborWriter } from '../wire/cbor-writer.js'
+import { decodeValue } from './record-codec.js'
 import { seqKey } from './keys.js'
 
 /**
@@ -34,9 +35,22 @@ export function dedupBatchKey(clientId: string, firstSeq: number): string {
   return `${clientId}\u0000b${seqKey(firstSeq)}`
 }
 
-/** `triples`: messageId, digest, seq, repeated. */
+/**
+ * `triples`: messageId, digest, seq, repeated. Written field by field, the
+ * bytes cbor-x gives for the array (a commit writes one per device; through
+ * cbor-x it was a copy of the triples into a new array and an encoder pass).
+ */
 export function encodeDedupBatch(idPrefix: string, triples: readonly number[]): Uint8Array {
-  return encodeValue([idPrefix, ...triples])
+  const w = new CborWriter(5 + 5 + idPrefix.length * 3 + triples.length * 9)
+  w.head(0x80, triples.length + 1)
+  w.text(idPrefix)
+  for (let i = 0; i < triples.length; i++) {
+    const n = triples[i]!
+    // cbor-x's forms: an integer head up to 32 bits, a float64 above (digests are 53-bit).
+    if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) w.uint(n)
+    else w.float64(n)
+  }
+  return w.done()
 }
 
 /** The entries under one stored key, oldest first; throws on a layout it does not know. */

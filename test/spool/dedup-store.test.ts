@@ -11,6 +11,18 @@ t.test('a batch key round-trips its entries, ids rebuilt from the prefix', async
   ])
 })
 
+t.test('a batch is written byte for byte as cbor-x writes the array', async (t) => {
+  const cases: Array<[string, number[]]> = [
+    ['gw-3-', [7, 2 ** 52 + 5, 40]],
+    ['gw-1764000000000-', [65535, 0, 2 ** 32 - 1, 1, 2 ** 32, 2 ** 32 + 7, 300, 2 ** 53 - 1, 70000]],
+    ['gé-', Array.from({ length: 3 * 40 }, (_, i) => i * 7919)],
+    ['g-', []],
+  ]
+  for (const [prefix, triples] of cases) {
+    t.same(Buffer.from(encodeDedupBatch(prefix, triples)), Buffer.from(encodeValue([prefix, ...triples])), `${prefix} with ${triples.length} numbers`)
+  }
+})
+
 t.test('older single-entry keys are read; unknown layouts throw', async (t) => {
   t.same(decodeDedupKey('dev', 'dev\u000017', encodeValue({ digest: 'abc', seq: 3, id: 'gw-1-3' })),
     [{ messageId: 17, digest: 'abc', seq: 3, id: 'gw-1-3' }])
