@@ -8,7 +8,10 @@
  * reads them decoded). CPU time of this process (user + system: all threads,
  * LevelDB's included) and of its main thread alone, per event, from the first
  * read until the last ack's deletes are written (compactions that ran by then
- * included, as spool.compactEveryAcks sets them), per round.
+ * included, as spool.compactEveryAcks sets them), per round. Also what
+ * LevelDB's compactions wrote from open to close (its LOG file's "Compacted
+ * ... => N bytes" lines), as the drain's deletes make it merge them with the
+ * records.
  *
  *   npx tsx bench/spool-drain.ts [--events 200000] [--rounds 5] [--batch 500] [--single] [--decoded] [--keep DIR]
  *
@@ -64,6 +67,13 @@ function mainCpuMs(): number {
   return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1000
 }
 
+/** Bytes LevelDB's compactions wrote since this store was opened: the sum of its LOG's "Compacted ... => N bytes". */
+function compactedBytes(dir: string): number {
+  let total = 0
+  for (const m of readFileSync(join(dir, 'LOG'), 'utf8').matchAll(/Compacted .* => (\d+) bytes/g)) total += Number(m[1])
+  return total
+}
+
 const buildBatch = createBatchBuilder({ gatewayId: 'bench', topic: 'outpost/bench/batch', protocolVersion: 5 })
 const historical: boolean[] = Array.from({ length: BATCH }, () => false)
 
@@ -107,6 +117,7 @@ async function main(): Promise<void> {
     rows.push(`round ${round}: ${drained} events, ${((c.user + c.system) / drained).toFixed(2)} µs CPU/event (main thread ${((mainMs * 1000) / drained).toFixed(2)}), ${(drained / (wall / 1000)).toFixed(0)} events/s, ${(bytes / drained).toFixed(0)} batch bytes/event`)
     console.log(rows.at(-1))
     await spool.close()
+    console.log(`  LevelDB compactions wrote ${(compactedBytes(dir) / 1e6).toFixed(1)} MB from open to close`)
     rmSync(dir, { recursive: true, force: true })
   }
   if (values.keep === undefined) rmSync(tmp, { recursive: true, force: true })

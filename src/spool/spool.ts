@@ -278,7 +278,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   /** A backlog was seen since the last head compaction (compaction-policy.ts); one on disk at open counts. */
   const compactEvery = opts.compactEveryAcks ?? 50_000
   let backlogSeen = isBacklog(pending, compactEvery)
-  const compactionAsk: HeadCompactionInput = { acksSinceCompact: 0, every: compactEvery, unread: 0, backlogSeen: false }
+  const compactionAsk: HeadCompactionInput = { acksSinceCompact: 0, every: compactEvery, unread: 0, backlogSeen: false, deferredMs: 0 }
+  /** When the head compaction came due by its count of acks (a backlog may still make it wait); null: not due. */
+  let dueSince: number | null = null
   let compacting = false
   const listeners = new Set<() => void>()
 
@@ -533,11 +535,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       compactionAsk.acksSinceCompact = acksSinceCompact
       compactionAsk.unread = unread
       compactionAsk.backlogSeen = backlogSeen
+      if (acksSinceCompact >= compactEvery && backlogSeen) dueSince ??= now()
+      compactionAsk.deferredMs = dueSince === null ? 0 : now() - dueSince
       if (!headCompactionDue(compactionAsk)) return
     }
     if (force && lowWater <= compactedUpTo) return
     acksSinceCompact = 0
     backlogSeen = false
+    dueSince = null
     compacting = true
     const end = lowWater
     const started = now()

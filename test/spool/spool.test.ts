@@ -1,5 +1,6 @@
 import { ClassicLevel } from 'classic-level'
 import t from 'tap'
+import { MIN_DEFERRED_MS } from '../../src/spool/compaction-policy.js'
 import { openSpool, type SpoolOptions } from '../../src/spool/spool.js'
 import type { DedupHint, EventInput } from '../../src/spool/types.js'
 import { seqKey } from '../../src/spool/keys.js'
@@ -246,17 +247,22 @@ t.test('a backlog on disk at open is compacted once the uplink has caught up', a
   await spool.close()
 })
 
-t.test('head compaction during a backlog that never drains: after MAX_DEFERRED_INTERVALS intervals', async (t) => {
+t.test('head compaction during a backlog that never drains: after MAX_DEFERRED_INTERVALS intervals and MIN_DEFERRED_MS', async (t) => {
   const dir = t.testdir()
-  const { spool, cap } = await open(dir, { compactEveryAcks: 5 })
+  let clock = 1_000_000
+  const { spool, cap } = await open(dir, { compactEveryAcks: 5, now: () => clock })
   for (let i = 0; i < 200; i++) await spool.append(ev('a', i))
   const first = await spool.readAfter(-1, 60)
   for (const e of first.slice(0, 49)) spool.ack(e.seq)
   await sleep(200)
   t.equal(cap.find('spool compacted').length, 0, '49 acks, 140 unread: waiting')
   spool.ack(first[49]!.seq)
-  await until(() => cap.find('spool compacted').length === 1, 'the compaction at 10 intervals')
-  t.match(cap.find('spool compacted')[0], { upTo: 50 })
+  await sleep(200)
+  t.equal(cap.find('spool compacted').length, 0, '10 intervals of acks within moments (a fast drain): still waiting')
+  clock += MIN_DEFERRED_MS
+  spool.ack(first[50]!.seq)
+  await until(() => cap.find('spool compacted').length === 1, 'the compaction once it has waited MIN_DEFERRED_MS')
+  t.match(cap.find('spool compacted')[0], { upTo: 51 })
   await spool.close()
 })
 
