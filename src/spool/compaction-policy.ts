@@ -22,8 +22,9 @@
  *   backlog that never drains (a link slower than the devices) still gets
  *   its space back. Both, not either: a fast drain passes ten intervals in
  *   seconds (1M events at 250k/s), and a compaction forced in its middle
- *   rewrote the same table files again for every flush of deletes that came
- *   meanwhile (19 of 64 MB that LevelDB wrote for a 1M drain, bench/spool-drain.ts).
+ *   merges level-1 files of live records with deletes that keep coming: for a
+ *   1M drain LevelDB's compactions wrote 62-64 MB with it, 35-37 MB without
+ *   (bench/spool-drain.ts, two rounds each).
  *
  * A backlog is more than a tenth of an interval committed and not yet read.
  * A spool short of disk does not ask here: it compacts at every disk check.
