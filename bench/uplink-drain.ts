@@ -175,8 +175,9 @@ async function round(mode: Mode): Promise<Result> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const MODES = values.modes.split(',').map((m) => m.trim())
-if (MODES.length === 0 || new Set(MODES).size !== MODES.length) throw new Error(`--modes takes plain, batched or both, got '${values.modes}'`)
-for (const m of MODES) if (m !== 'plain' && m !== 'batched') throw new Error(`--modes takes plain and batched, got '${m}'`)
+if (new Set(MODES).size !== MODES.length || MODES.some((m) => m !== 'plain' && m !== 'batched')) {
+  throw new Error(`--modes takes plain, batched or both (comma-separated), got '${values.modes}'`)
+}
 const results: Result[] = []
 for (let i = 0; i < ROUNDS; i++) {
   for (const mode of MODES as Mode[]) {
